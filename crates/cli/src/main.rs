@@ -1,0 +1,2 @@
+//! The `neural-ode` command (subcommands are added with their issues).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Custom solver example (in progress).
