@@ -1,0 +1,170 @@
+//! Matrix products (through nalgebra's gemm, transposes expressed as strided views so nothing is
+//! copied) and the transpose.
+
+use nalgebra::{DMatrix, DMatrixView, Dyn};
+
+use super::Op;
+use crate::error::{AutodiffError, Result};
+use crate::tape::{BackCtx, Tape, Var};
+use crate::Scalar;
+
+/// `m`, or its transpose when `t`, as a strided view without copying.
+#[inline]
+fn view<T: Scalar>(m: &DMatrix<T>, t: bool) -> DMatrixView<'_, T, Dyn, Dyn> {
+    let (r, c) = m.shape();
+    if t {
+        DMatrixView::from_slice_with_strides_generic(m.as_slice(), Dyn(c), Dyn(r), Dyn(r), Dyn(1))
+    } else {
+        DMatrixView::from_slice_with_strides_generic(m.as_slice(), Dyn(r), Dyn(c), Dyn(1), Dyn(r))
+    }
+}
+
+/// `dst = a' b' + beta dst`, where `a' = aᵀ` if `ta` (likewise `b'`). With `beta = 0` `dst` is not
+/// read.
+#[inline]
+fn gemm<T: Scalar>(dst: &mut DMatrix<T>, a: &DMatrix<T>, ta: bool, b: &DMatrix<T>, tb: bool, beta: T) {
+    let k = if ta { a.nrows() } else { a.ncols() };
+    if k == 0 {
+        if beta == T::zero() {
+            dst.fill(T::zero());
+        } else {
+            *dst *= beta;
+        }
+        return;
+    }
+    dst.gemm(T::one(), &view(a, ta), &view(b, tb), beta);
+}
+
+impl<T: Scalar> Tape<T> {
+    /// Matrix product `a · b`.
+    ///
+    /// # Errors
+    /// [`AutodiffError::ShapeMismatch`] if `a.cols() != b.rows()`.
+    ///
+    /// # Example
+    /// ```
+    /// use autodiff::Tape;
+    /// use nalgebra::DMatrix;
+    /// let mut tape = Tape::<f64>::new();
+    /// let x = tape.constant(&DMatrix::from_row_slice(1, 2, &[1.0, 2.0]));
+    /// let w = tape.leaf(&DMatrix::from_row_slice(2, 1, &[3.0, 4.0]));
+    /// let y = tape.matmul(x, w)?; // 1x1: 1*3 + 2*4
+    /// assert_eq!(tape.scalar_value(y)?, 11.0);
+    /// tape.backward(y)?;
+    /// assert_eq!(tape.grad(w).unwrap().as_slice(), &[1.0, 2.0]); // xᵀ
+    /// # Ok::<(), autodiff::AutodiffError>(())
+    /// ```
+    pub fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.matmul_t(a, false, b, false)
+    }
+
+    /// Matrix product `aᵀ · b`, without forming the transpose.
+    ///
+    /// # Errors
+    /// [`AutodiffError::ShapeMismatch`] if `a.rows() != b.rows()`.
+    pub fn matmul_tn(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.matmul_t(a, true, b, false)
+    }
+
+    /// Matrix product `a · bᵀ`, without forming the transpose.
+    ///
+    /// # Errors
+    /// [`AutodiffError::ShapeMismatch`] if `a.cols() != b.cols()`.
+    pub fn matmul_nt(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.matmul_t(a, false, b, true)
+    }
+
+    /// Matrix product `op(a) · op(b)`, where `op(m)` is `mᵀ` when the flag is set. Transposes are
+    /// strided views passed to gemm, never copies.
+    ///
+    /// # Errors
+    /// [`AutodiffError::ShapeMismatch`] if the inner dimensions differ (the error carries the
+    /// shapes of `a` and `b` as given, before transposition).
+    pub fn matmul_t(&mut self, a: Var, ta: bool, b: Var, tb: bool) -> Result<Var> {
+        self.check(a);
+        self.check(b);
+        let (m, ka) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
+        let (kb, n) = if tb { (b.cols, b.rows) } else { (b.rows, b.cols) };
+        if ka != kb {
+            let op = match (ta, tb) {
+                (false, false) => "matmul",
+                (true, false) => "matmul (aᵀ·b)",
+                (false, true) => "matmul (a·bᵀ)",
+                (true, true) => "matmul (aᵀ·bᵀ)",
+            };
+            return Err(AutodiffError::ShapeMismatch {
+                op,
+                lhs: a.shape(),
+                rhs: b.shape(),
+            });
+        }
+        let (ia, ib) = (a.idx, b.idx);
+        Ok(self.push(Op::MatMul { a: ia, b: ib, ta, tb }, &[a, b], m, n, |out, v, _| {
+            gemm(out, &v[ia], ta, &v[ib], tb, T::zero())
+        }))
+    }
+
+    /// The transpose `aᵀ` (a copy).
+    pub fn transpose(&mut self, a: Var) -> Var {
+        self.check(a);
+        let ia = a.idx;
+        self.push(Op::Transpose { a: ia }, &[a], a.cols, a.rows, |out, v, _| {
+            v[ia].transpose_to(out)
+        })
+    }
+}
+
+pub(crate) fn matmul_backward<T: Scalar>(
+    a: usize,
+    b: usize,
+    ta: bool,
+    tb: bool,
+    ctx: &mut BackCtx<'_, T>,
+) {
+    let vals = ctx.vals;
+    let (va, vb) = (&vals[a], &vals[b]);
+    // C = op(A) op(B), G = dL/dC.
+    if ctx.wants(a) {
+        let (g, dst, assign) = ctx.target(a);
+        let beta = if assign { T::zero() } else { T::one() };
+        if ta {
+            // dA = (G op(B)ᵀ)ᵀ = op(B) Gᵀ.
+            gemm(dst, vb, tb, g, true, beta);
+        } else {
+            // dA = G op(B)ᵀ.
+            gemm(dst, g, false, vb, !tb, beta);
+        }
+    }
+    if ctx.wants(b) {
+        let (g, dst, assign) = ctx.target(b);
+        let beta = if assign { T::zero() } else { T::one() };
+        if tb {
+            // dB = (op(A)ᵀ G)ᵀ = Gᵀ op(A).
+            gemm(dst, g, true, va, ta, beta);
+        } else {
+            // dB = op(A)ᵀ G.
+            gemm(dst, va, !ta, g, false, beta);
+        }
+    }
+}
+
+pub(crate) fn transpose_backward<T: Scalar>(a: usize, ctx: &mut BackCtx<'_, T>) {
+    if !ctx.wants(a) {
+        return;
+    }
+    let (g, dst, assign) = ctx.target(a);
+    let (r, c) = dst.shape();
+    let gs = g.as_slice();
+    let d = dst.as_mut_slice();
+    // dst (r x c) gets gᵀ, where g is c x r.
+    for j in 0..c {
+        for i in 0..r {
+            let v = gs[j + i * c];
+            if assign {
+                d[i + j * r] = v;
+            } else {
+                d[i + j * r] += v;
+            }
+        }
+    }
+}
