@@ -1,6 +1,8 @@
 //! Matrix products (through nalgebra's gemm, transposes expressed as strided views so nothing is
 //! copied) and the transpose.
 
+use std::any::TypeId;
+
 use nalgebra::{DMatrix, DMatrixView, Dyn};
 
 use super::Op;
@@ -21,18 +23,81 @@ fn view<T: Scalar>(m: &DMatrix<T>, t: bool) -> DMatrixView<'_, T, Dyn, Dyn> {
 
 /// `dst = a' b' + beta dst`, where `a' = aᵀ` if `ta` (likewise `b'`). With `beta = 0` `dst` is not
 /// read.
+///
+/// Products with every dimension above 5 go to nalgebra's gemm (which hands f32/f64 to the
+/// `matrixmultiply` crate, honouring the strides of the transposed views). Smaller products use
+/// the kernel below: nalgebra's own fallback for small sizes mishandles strided (transposed)
+/// operands, and a direct loop is as fast at these sizes.
 #[inline]
 fn gemm<T: Scalar>(dst: &mut DMatrix<T>, a: &DMatrix<T>, ta: bool, b: &DMatrix<T>, tb: bool, beta: T) {
+    let (m, n) = dst.shape();
     let k = if ta { a.nrows() } else { a.ncols() };
-    if k == 0 {
-        if beta == T::zero() {
-            dst.fill(T::zero());
-        } else {
-            *dst *= beta;
+    let is_native = TypeId::of::<T>() == TypeId::of::<f64>() || TypeId::of::<T>() == TypeId::of::<f32>();
+    if m > 5 && n > 5 && k > 5 && is_native {
+        dst.gemm(T::one(), &view(a, ta), &view(b, tb), beta);
+    } else {
+        small_gemm(dst.as_mut_slice(), m, n, k, a.as_slice(), ta, b.as_slice(), tb, beta);
+    }
+}
+
+/// Sum of products of two contiguous slices, with four partial sums so that it vectorizes.
+#[inline]
+fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
+    let mut acc = [T::zero(); 4];
+    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (xs, ys) in xc.zip(yc) {
+        for l in 0..4 {
+            acc[l] += xs[l] * ys[l];
         }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (&p, &q) in xr.iter().zip(yr) {
+        s += p * q;
+    }
+    s
+}
+
+/// Column-major `c (m x n) = op(a) op(b) + beta c`, inner dimension `k`.
+#[allow(clippy::too_many_arguments)]
+fn small_gemm<T: Scalar>(c: &mut [T], m: usize, n: usize, k: usize, a: &[T], ta: bool, b: &[T], tb: bool, beta: T) {
+    // op(a)(i, p) = a[i * ars + p * acs]; op(b)(p, j) = b[p * brs + j * bcs].
+    let (ars, acs) = if ta { (k, 1) } else { (1, m) };
+    let (brs, bcs) = if tb { (n, 1) } else { (1, k) };
+    if m == 0 || n == 0 {
         return;
     }
-    dst.gemm(T::one(), &view(a, ta), &view(b, tb), beta);
+    for (j, cc) in c.chunks_exact_mut(m).enumerate() {
+        if beta == T::zero() {
+            cc.fill(T::zero());
+        } else if beta != T::one() {
+            cc.iter_mut().for_each(|x| *x *= beta);
+        }
+        if ars == 1 && m > 1 {
+            // Columns of op(a) are contiguous: c[:, j] += op(b)(p, j) * a[:, p].
+            for p in 0..k {
+                let bv = b[p * brs + j * bcs];
+                let acol = &a[p * acs..p * acs + m];
+                for (x, &av) in cc.iter_mut().zip(acol) {
+                    *x += bv * av;
+                }
+            }
+        } else if brs == 1 && (acs == 1 || m == 1) {
+            // Rows of op(a) and columns of op(b) contiguous: dot products.
+            let bcol = &b[j * bcs..j * bcs + k];
+            for (i, x) in cc.iter_mut().enumerate() {
+                *x += dot(&a[i * ars..i * ars + k], bcol);
+            }
+        } else {
+            for (i, x) in cc.iter_mut().enumerate() {
+                let mut s = T::zero();
+                for p in 0..k {
+                    s += a[i * ars + p * acs] * b[p * brs + j * bcs];
+                }
+                *x += s;
+            }
+        }
+    }
 }
 
 impl<T: Scalar> Tape<T> {
