@@ -269,7 +269,11 @@ impl Hutchinson {
         match self.probe {
             Probe::Rademacher => {
                 for v in out.iter_mut() {
-                    *v = if self.rng.random::<bool>() { T::one() } else { -T::one() };
+                    *v = if self.rng.random::<bool>() {
+                        T::one()
+                    } else {
+                        -T::one()
+                    };
                 }
             }
             Probe::Gaussian => {

@@ -17,7 +17,9 @@ use std::fmt::{Debug, Display};
 /// assert_eq!(half::<f32>(), 0.5f32);
 /// assert_eq!(half::<f64>().as_f64(), 0.5);
 /// ```
-pub trait Scalar: nalgebra::RealField + Copy + Debug + Display + Default + Send + Sync + 'static {
+pub trait Scalar:
+    nalgebra::RealField + Copy + Debug + Display + Default + Send + Sync + 'static
+{
     /// Converts an `f64` to this type, rounding to the nearest representable value.
     fn cast(x: f64) -> Self;
     /// Converts this value to `f64` (exact for both `f32` and `f64`).

@@ -232,7 +232,8 @@ impl<T: Scalar> Tape<T> {
     ) -> Var {
         let i = self.nodes.len();
         if self.vals.len() <= i {
-            self.vals.push(DMatrix::from_vec(r, c, vec![T::zero(); r * c]));
+            self.vals
+                .push(DMatrix::from_vec(r, c, vec![T::zero(); r * c]));
         } else {
             ensure_shape(&mut self.vals[i], r, c);
         }

@@ -79,7 +79,12 @@ fn bin_map<T: Scalar>(out: &mut DMatrix<T>, x: &DMatrix<T>, y: &DMatrix<T>, f: i
         return;
     }
     if x.shape() == (r, c) && y.shape() == (r, c) {
-        for ((o, &p), &q) in out.as_mut_slice().iter_mut().zip(x.as_slice()).zip(y.as_slice()) {
+        for ((o, &p), &q) in out
+            .as_mut_slice()
+            .iter_mut()
+            .zip(x.as_slice())
+            .zip(y.as_slice())
+        {
             *o = f(p, q);
         }
         return;
@@ -121,15 +126,21 @@ impl<T: Scalar> Tape<T> {
         self.check(b);
         let (r, c) = broadcast_shape(kind.name(), a.shape(), b.shape())?;
         let (ia, ib) = (a.idx, b.idx);
-        Ok(self.push(Op::Binary { kind, a: ia, b: ib }, &[a, b], r, c, |out, v, _| {
-            let (x, y) = (&v[ia], &v[ib]);
-            match kind {
-                BinaryKind::Add => bin_map(out, x, y, |p, q| p + q),
-                BinaryKind::Sub => bin_map(out, x, y, |p, q| p - q),
-                BinaryKind::Mul => bin_map(out, x, y, |p, q| p * q),
-                BinaryKind::Div => bin_map(out, x, y, |p, q| p / q),
-            }
-        }))
+        Ok(self.push(
+            Op::Binary { kind, a: ia, b: ib },
+            &[a, b],
+            r,
+            c,
+            |out, v, _| {
+                let (x, y) = (&v[ia], &v[ib]);
+                match kind {
+                    BinaryKind::Add => bin_map(out, x, y, |p, q| p + q),
+                    BinaryKind::Sub => bin_map(out, x, y, |p, q| p - q),
+                    BinaryKind::Mul => bin_map(out, x, y, |p, q| p * q),
+                    BinaryKind::Div => bin_map(out, x, y, |p, q| p / q),
+                }
+            },
+        ))
     }
 
     /// Elementwise `a + b`, with broadcasting.
@@ -186,39 +197,79 @@ impl<T: Scalar> Tape<T> {
     fn unary(&mut self, kind: UnaryKind<T>, a: Var) -> Var {
         self.check(a);
         let ia = a.idx;
-        self.push(Op::Unary { kind, a: ia }, &[a], a.rows, a.cols, |out, v, _| {
-            unary_forward(kind, v[ia].as_slice(), out.as_mut_slice())
-        })
+        self.push(
+            Op::Unary { kind, a: ia },
+            &[a],
+            a.rows,
+            a.cols,
+            |out, v, _| unary_forward(kind, v[ia].as_slice(), out.as_mut_slice()),
+        )
     }
 
     /// `a + c` for a constant scalar `c`.
     pub fn add_scalar(&mut self, a: Var, c: T) -> Var {
-        self.unary(UnaryKind::Affine { scale: T::one(), shift: c }, a)
+        self.unary(
+            UnaryKind::Affine {
+                scale: T::one(),
+                shift: c,
+            },
+            a,
+        )
     }
 
     /// `a - c` for a constant scalar `c`.
     pub fn sub_scalar(&mut self, a: Var, c: T) -> Var {
-        self.unary(UnaryKind::Affine { scale: T::one(), shift: -c }, a)
+        self.unary(
+            UnaryKind::Affine {
+                scale: T::one(),
+                shift: -c,
+            },
+            a,
+        )
     }
 
     /// `c - a` for a constant scalar `c`.
     pub fn scalar_sub(&mut self, c: T, a: Var) -> Var {
-        self.unary(UnaryKind::Affine { scale: -T::one(), shift: c }, a)
+        self.unary(
+            UnaryKind::Affine {
+                scale: -T::one(),
+                shift: c,
+            },
+            a,
+        )
     }
 
     /// `c * a` for a constant scalar `c`.
     pub fn mul_scalar(&mut self, a: Var, c: T) -> Var {
-        self.unary(UnaryKind::Affine { scale: c, shift: T::zero() }, a)
+        self.unary(
+            UnaryKind::Affine {
+                scale: c,
+                shift: T::zero(),
+            },
+            a,
+        )
     }
 
     /// `a / c` for a constant scalar `c`.
     pub fn div_scalar(&mut self, a: Var, c: T) -> Var {
-        self.unary(UnaryKind::Affine { scale: T::one() / c, shift: T::zero() }, a)
+        self.unary(
+            UnaryKind::Affine {
+                scale: T::one() / c,
+                shift: T::zero(),
+            },
+            a,
+        )
     }
 
     /// `-a`.
     pub fn neg(&mut self, a: Var) -> Var {
-        self.unary(UnaryKind::Affine { scale: -T::one(), shift: T::zero() }, a)
+        self.unary(
+            UnaryKind::Affine {
+                scale: -T::one(),
+                shift: T::zero(),
+            },
+            a,
+        )
     }
 
     /// Elementwise hyperbolic tangent.
@@ -361,10 +412,24 @@ pub(crate) fn unary_backward<T: Scalar>(kind: UnaryKind<T>, a: usize, ctx: &mut 
         UnaryKind::Affine { .. } => unreachable!("handled above"),
         UnaryKind::Tanh => acc_unary(dst, assign, g, x, y, |_, y| one - y * y),
         UnaryKind::Sigmoid => acc_unary(dst, assign, g, x, y, |_, y| y * (one - y)),
-        UnaryKind::Relu => acc_unary(dst, assign, g, x, y, |x, _| if x > zero { one } else { zero }),
+        UnaryKind::Relu => acc_unary(
+            dst,
+            assign,
+            g,
+            x,
+            y,
+            |x, _| if x > zero { one } else { zero },
+        ),
         UnaryKind::Softplus => acc_unary(dst, assign, g, x, y, |x, _| sigmoid(x)),
         UnaryKind::Elu(alpha) => {
-            acc_unary(dst, assign, g, x, y, |x, y| if x > zero { one } else { y + alpha })
+            acc_unary(
+                dst,
+                assign,
+                g,
+                x,
+                y,
+                |x, y| if x > zero { one } else { y + alpha },
+            )
         }
         UnaryKind::Exp => acc_unary(dst, assign, g, x, y, |_, y| y),
         UnaryKind::Log => acc_unary(dst, assign, g, x, y, |x, _| one / x),
@@ -378,7 +443,13 @@ pub(crate) fn unary_backward<T: Scalar>(kind: UnaryKind<T>, a: usize, ctx: &mut 
         }
         UnaryKind::Powi(n) => {
             let nt = T::cast(f64::from(n));
-            acc_unary(dst, assign, g, x, y, |x, _| if n == 0 { zero } else { nt * x.powi(n - 1) })
+            acc_unary(dst, assign, g, x, y, |x, _| {
+                if n == 0 {
+                    zero
+                } else {
+                    nt * x.powi(n - 1)
+                }
+            })
         }
         UnaryKind::Sin => acc_unary(dst, assign, g, x, y, |x, _| x.cos()),
         UnaryKind::Cos => acc_unary(dst, assign, g, x, y, |x, _| -x.sin()),

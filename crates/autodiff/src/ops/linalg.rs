@@ -29,14 +29,32 @@ fn view<T: Scalar>(m: &DMatrix<T>, t: bool) -> DMatrixView<'_, T, Dyn, Dyn> {
 /// the kernel below: nalgebra's own fallback for small sizes mishandles strided (transposed)
 /// operands, and a direct loop is as fast at these sizes.
 #[inline]
-fn gemm<T: Scalar>(dst: &mut DMatrix<T>, a: &DMatrix<T>, ta: bool, b: &DMatrix<T>, tb: bool, beta: T) {
+fn gemm<T: Scalar>(
+    dst: &mut DMatrix<T>,
+    a: &DMatrix<T>,
+    ta: bool,
+    b: &DMatrix<T>,
+    tb: bool,
+    beta: T,
+) {
     let (m, n) = dst.shape();
     let k = if ta { a.nrows() } else { a.ncols() };
-    let is_native = TypeId::of::<T>() == TypeId::of::<f64>() || TypeId::of::<T>() == TypeId::of::<f32>();
+    let is_native =
+        TypeId::of::<T>() == TypeId::of::<f64>() || TypeId::of::<T>() == TypeId::of::<f32>();
     if m > 5 && n > 5 && k > 5 && is_native {
         dst.gemm(T::one(), &view(a, ta), &view(b, tb), beta);
     } else {
-        small_gemm(dst.as_mut_slice(), m, n, k, a.as_slice(), ta, b.as_slice(), tb, beta);
+        small_gemm(
+            dst.as_mut_slice(),
+            m,
+            n,
+            k,
+            a.as_slice(),
+            ta,
+            b.as_slice(),
+            tb,
+            beta,
+        );
     }
 }
 
@@ -60,7 +78,17 @@ fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
 
 /// Column-major `c (m x n) = op(a) op(b) + beta c`, inner dimension `k`.
 #[allow(clippy::too_many_arguments)]
-fn small_gemm<T: Scalar>(c: &mut [T], m: usize, n: usize, k: usize, a: &[T], ta: bool, b: &[T], tb: bool, beta: T) {
+fn small_gemm<T: Scalar>(
+    c: &mut [T],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    ta: bool,
+    b: &[T],
+    tb: bool,
+    beta: T,
+) {
     // op(a)(i, p) = a[i * ars + p * acs]; op(b)(p, j) = b[p * brs + j * bcs].
     let (ars, acs) = if ta { (k, 1) } else { (1, m) };
     let (brs, bcs) = if tb { (n, 1) } else { (1, k) };
@@ -148,8 +176,16 @@ impl<T: Scalar> Tape<T> {
     pub fn matmul_t(&mut self, a: Var, ta: bool, b: Var, tb: bool) -> Result<Var> {
         self.check(a);
         self.check(b);
-        let (m, ka) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
-        let (kb, n) = if tb { (b.cols, b.rows) } else { (b.rows, b.cols) };
+        let (m, ka) = if ta {
+            (a.cols, a.rows)
+        } else {
+            (a.rows, a.cols)
+        };
+        let (kb, n) = if tb {
+            (b.cols, b.rows)
+        } else {
+            (b.rows, b.cols)
+        };
         if ka != kb {
             let op = match (ta, tb) {
                 (false, false) => "matmul",
@@ -164,18 +200,31 @@ impl<T: Scalar> Tape<T> {
             });
         }
         let (ia, ib) = (a.idx, b.idx);
-        Ok(self.push(Op::MatMul { a: ia, b: ib, ta, tb }, &[a, b], m, n, |out, v, _| {
-            gemm(out, &v[ia], ta, &v[ib], tb, T::zero())
-        }))
+        Ok(self.push(
+            Op::MatMul {
+                a: ia,
+                b: ib,
+                ta,
+                tb,
+            },
+            &[a, b],
+            m,
+            n,
+            |out, v, _| gemm(out, &v[ia], ta, &v[ib], tb, T::zero()),
+        ))
     }
 
     /// The transpose `aᵀ` (a copy).
     pub fn transpose(&mut self, a: Var) -> Var {
         self.check(a);
         let ia = a.idx;
-        self.push(Op::Transpose { a: ia }, &[a], a.cols, a.rows, |out, v, _| {
-            v[ia].transpose_to(out)
-        })
+        self.push(
+            Op::Transpose { a: ia },
+            &[a],
+            a.cols,
+            a.rows,
+            |out, v, _| v[ia].transpose_to(out),
+        )
     }
 }
 

@@ -140,12 +140,7 @@ pub(crate) fn acc_contrib<T: Scalar>(
     let (dr, dc) = dst.shape();
     let all_full = p.full && q.full && s.full;
     if all_full && (dr, dc) == (r, c) {
-        let it = dst
-            .as_mut_slice()
-            .iter_mut()
-            .zip(p.s)
-            .zip(q.s)
-            .zip(s.s);
+        let it = dst.as_mut_slice().iter_mut().zip(p.s).zip(q.s).zip(s.s);
         if assign {
             for (((d, &p), &q), &s) in it {
                 *d = h(p, q, s);
@@ -159,7 +154,10 @@ pub(crate) fn acc_contrib<T: Scalar>(
     }
     if all_full && dr == 1 && dc == c {
         // Column sums (the gradient of a row-broadcast bias).
-        let cols = p.s.chunks_exact(r).zip(q.s.chunks_exact(r)).zip(s.s.chunks_exact(r));
+        let cols =
+            p.s.chunks_exact(r)
+                .zip(q.s.chunks_exact(r))
+                .zip(s.s.chunks_exact(r));
         for (d, ((pc, qc), sc)) in dst.as_mut_slice().iter_mut().zip(cols) {
             let mut acc = T::zero();
             for ((&p, &q), &s) in pc.iter().zip(qc).zip(sc) {

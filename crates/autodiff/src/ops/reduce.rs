@@ -64,40 +64,50 @@ impl<T: Scalar> Tape<T> {
             ReduceAxis::PerRow => (r, 1),
             ReduceAxis::PerCol => (1, c),
         };
-        self.push(Op::Reduce { a: ia, axis, mean }, &[a], or, oc, |out, v, _| {
-            let x = v[ia].as_slice();
-            let o = out.as_mut_slice();
-            match axis {
-                ReduceAxis::All => {
-                    let s = x.iter().fold(T::zero(), |acc, &v| acc + v);
-                    o[0] = if mean { s / T::cast(x.len() as f64) } else { s };
-                }
-                ReduceAxis::PerRow => {
-                    o.fill(T::zero());
-                    if r > 0 {
-                        for col in x.chunks_exact(r) {
-                            for (o, &v) in o.iter_mut().zip(col) {
-                                *o += v;
+        self.push(
+            Op::Reduce { a: ia, axis, mean },
+            &[a],
+            or,
+            oc,
+            |out, v, _| {
+                let x = v[ia].as_slice();
+                let o = out.as_mut_slice();
+                match axis {
+                    ReduceAxis::All => {
+                        let s = x.iter().fold(T::zero(), |acc, &v| acc + v);
+                        o[0] = if mean { s / T::cast(x.len() as f64) } else { s };
+                    }
+                    ReduceAxis::PerRow => {
+                        o.fill(T::zero());
+                        if r > 0 {
+                            for col in x.chunks_exact(r) {
+                                for (o, &v) in o.iter_mut().zip(col) {
+                                    *o += v;
+                                }
+                            }
+                        }
+                        if mean {
+                            let k = T::one() / T::cast(c as f64);
+                            o.iter_mut().for_each(|o| *o *= k);
+                        }
+                    }
+                    ReduceAxis::PerCol => {
+                        let k = if mean {
+                            T::one() / T::cast(r as f64)
+                        } else {
+                            T::one()
+                        };
+                        if r == 0 {
+                            o.fill(T::zero());
+                        } else {
+                            for (o, col) in o.iter_mut().zip(x.chunks_exact(r)) {
+                                *o = col.iter().fold(T::zero(), |acc, &v| acc + v) * k;
                             }
                         }
                     }
-                    if mean {
-                        let k = T::one() / T::cast(c as f64);
-                        o.iter_mut().for_each(|o| *o *= k);
-                    }
                 }
-                ReduceAxis::PerCol => {
-                    let k = if mean { T::one() / T::cast(r as f64) } else { T::one() };
-                    if r == 0 {
-                        o.fill(T::zero());
-                    } else {
-                        for (o, col) in o.iter_mut().zip(x.chunks_exact(r)) {
-                            *o = col.iter().fold(T::zero(), |acc, &v| acc + v) * k;
-                        }
-                    }
-                }
-            }
-        })
+            },
+        )
     }
 
     /// Sum of all elements, 1x1.
@@ -135,15 +145,26 @@ impl<T: Scalar> Tape<T> {
     pub fn log_sum_exp(&mut self, a: Var) -> Var {
         self.check(a);
         let ia = a.idx;
-        self.push(Op::LogSumExp { a: ia, axis: LseAxis::All }, &[a], 1, 1, |out, v, _| {
-            let x = v[ia].as_slice();
-            let m = x.iter().fold(-T::one() / T::zero(), |m, &v| if v > m { v } else { m });
-            out[0] = if m.is_finite() {
-                m + x.iter().fold(T::zero(), |s, &v| s + (v - m).exp()).ln()
-            } else {
-                m
-            };
-        })
+        self.push(
+            Op::LogSumExp {
+                a: ia,
+                axis: LseAxis::All,
+            },
+            &[a],
+            1,
+            1,
+            |out, v, _| {
+                let x = v[ia].as_slice();
+                let m = x
+                    .iter()
+                    .fold(-T::one() / T::zero(), |m, &v| if v > m { v } else { m });
+                out[0] = if m.is_finite() {
+                    m + x.iter().fold(T::zero(), |s, &v| s + (v - m).exp()).ln()
+                } else {
+                    m
+                };
+            },
+        )
     }
 
     /// Stable log-sum-exp of each row, R x 1.
@@ -151,10 +172,19 @@ impl<T: Scalar> Tape<T> {
         self.check(a);
         let ia = a.idx;
         let r = a.rows;
-        self.push(Op::LogSumExp { a: ia, axis: LseAxis::PerRow }, &[a], r, 1, |out, v, aux| {
-            ensure_shape(aux, r, 1);
-            row_lse(&v[ia], aux.as_mut_slice(), out.as_mut_slice());
-        })
+        self.push(
+            Op::LogSumExp {
+                a: ia,
+                axis: LseAxis::PerRow,
+            },
+            &[a],
+            r,
+            1,
+            |out, v, aux| {
+                ensure_shape(aux, r, 1);
+                row_lse(&v[ia], aux.as_mut_slice(), out.as_mut_slice());
+            },
+        )
     }
 
     /// Log-softmax of each row: `x_ij - ln Σ_k exp(x_ik)`, computed stably.
@@ -167,7 +197,11 @@ impl<T: Scalar> Tape<T> {
             let (mx, lse) = aux.as_mut_slice().split_at_mut(r);
             row_lse(&v[ia], mx, lse);
             if r > 0 {
-                for (o, x) in out.as_mut_slice().chunks_exact_mut(r).zip(v[ia].as_slice().chunks_exact(r)) {
+                for (o, x) in out
+                    .as_mut_slice()
+                    .chunks_exact_mut(r)
+                    .zip(v[ia].as_slice().chunks_exact(r))
+                {
                     for ((o, &x), &l) in o.iter_mut().zip(x).zip(lse.iter()) {
                         *o = x - l;
                     }
@@ -209,7 +243,10 @@ impl<T: Scalar> Tape<T> {
         }
         let (il, it) = (logits.idx, targets.idx);
         let (r, c) = logits.shape();
-        let op = Op::SoftmaxCrossEntropy { logits: il, targets: it };
+        let op = Op::SoftmaxCrossEntropy {
+            logits: il,
+            targets: it,
+        };
         Ok(self.push(op, &[logits, targets], 1, 1, |out, v, aux| {
             // aux: columns 0..c hold log-softmax, column c the row maxima, c + 1 the row lse.
             ensure_shape(aux, r, c + 2);
@@ -219,7 +256,11 @@ impl<T: Scalar> Tape<T> {
             let mut total = T::zero();
             let (x, p) = (v[il].as_slice(), v[it].as_slice());
             if r > 0 {
-                for ((o, x), p) in ls.chunks_exact_mut(r).zip(x.chunks_exact(r)).zip(p.chunks_exact(r)) {
+                for ((o, x), p) in ls
+                    .chunks_exact_mut(r)
+                    .zip(x.chunks_exact(r))
+                    .zip(p.chunks_exact(r))
+                {
                     for (((o, &x), &l), &p) in o.iter_mut().zip(x).zip(lse.iter()).zip(p) {
                         *o = x - l;
                         if p != T::zero() {
@@ -228,7 +269,11 @@ impl<T: Scalar> Tape<T> {
                     }
                 }
             }
-            out[0] = if r == 0 { T::zero() } else { -total / T::cast(r as f64) };
+            out[0] = if r == 0 {
+                T::zero()
+            } else {
+                -total / T::cast(r as f64)
+            };
         }))
     }
 }
@@ -339,7 +384,11 @@ pub(crate) fn log_softmax_backward<T: Scalar>(a: usize, ctx: &mut BackCtx<'_, T>
     }
 }
 
-pub(crate) fn softmax_ce_backward<T: Scalar>(logits: usize, targets: usize, ctx: &mut BackCtx<'_, T>) {
+pub(crate) fn softmax_ce_backward<T: Scalar>(
+    logits: usize,
+    targets: usize,
+    ctx: &mut BackCtx<'_, T>,
+) {
     let vals = ctx.vals;
     let (r, c) = vals[logits].shape();
     if r == 0 {
@@ -360,7 +409,10 @@ pub(crate) fn softmax_ce_backward<T: Scalar>(logits: usize, targets: usize, ctx:
     }
     let (ls, rest) = ctx.aux.as_slice().split_at(r * c);
     let psum = &rest[..r];
-    for (j, want) in [(logits, ctx.nodes[logits].rg), (targets, ctx.nodes[targets].rg)] {
+    for (j, want) in [
+        (logits, ctx.nodes[logits].rg),
+        (targets, ctx.nodes[targets].rg),
+    ] {
         if !want {
             continue;
         }

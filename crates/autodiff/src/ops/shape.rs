@@ -14,7 +14,6 @@ pub(crate) enum Axis {
     Cols,
 }
 
-
 impl<T: Scalar> Tape<T> {
     fn concat(&mut self, a: Var, b: Var, axis: Axis) -> Result<Var> {
         self.check(a);
@@ -24,19 +23,33 @@ impl<T: Scalar> Tape<T> {
             Axis::Cols if a.rows == b.rows => (a.rows, a.cols + b.cols),
             _ => {
                 return Err(AutodiffError::ShapeMismatch {
-                    op: if axis == Axis::Rows { "concat_rows" } else { "concat_cols" },
+                    op: if axis == Axis::Rows {
+                        "concat_rows"
+                    } else {
+                        "concat_cols"
+                    },
                     lhs: a.shape(),
                     rhs: b.shape(),
                 })
             }
         };
         let (ia, ib) = (a.idx, b.idx);
-        Ok(self.push(Op::Concat { a: ia, b: ib, axis }, &[a, b], r, c, |out, v, _| {
-            let (x, y) = (&v[ia], &v[ib]);
-            out.view_mut((0, 0), x.shape()).copy_from(x);
-            let at = if axis == Axis::Rows { (x.nrows(), 0) } else { (0, x.ncols()) };
-            out.view_mut(at, y.shape()).copy_from(y);
-        }))
+        Ok(self.push(
+            Op::Concat { a: ia, b: ib, axis },
+            &[a, b],
+            r,
+            c,
+            |out, v, _| {
+                let (x, y) = (&v[ia], &v[ib]);
+                out.view_mut((0, 0), x.shape()).copy_from(x);
+                let at = if axis == Axis::Rows {
+                    (x.nrows(), 0)
+                } else {
+                    (0, x.ncols())
+                };
+                out.view_mut(at, y.shape()).copy_from(y);
+            },
+        ))
     }
 
     /// Stacks `a` above `b` (the column counts must agree): `(ra + rb) x c`.
@@ -72,9 +85,13 @@ impl<T: Scalar> Tape<T> {
             });
         }
         let ia = a.idx;
-        Ok(self.push(Op::Slice { a: ia, r0, c0 }, &[a], rows, cols, |out, v, _| {
-            out.copy_from(&v[ia].view((r0, c0), (rows, cols)))
-        }))
+        Ok(self.push(
+            Op::Slice { a: ia, r0, c0 },
+            &[a],
+            rows,
+            cols,
+            |out, v, _| out.copy_from(&v[ia].view((r0, c0), (rows, cols))),
+        ))
     }
 
     /// Rows `start .. start + len` of `a`.
@@ -108,9 +125,11 @@ impl<T: Scalar> Tape<T> {
             });
         }
         let ia = a.idx;
-        Ok(self.push(Op::Reshape { a: ia }, &[a], rows, cols, |out, v, _| {
-            out.as_mut_slice().copy_from_slice(v[ia].as_slice())
-        }))
+        Ok(
+            self.push(Op::Reshape { a: ia }, &[a], rows, cols, |out, v, _| {
+                out.as_mut_slice().copy_from_slice(v[ia].as_slice())
+            }),
+        )
     }
 }
 
@@ -119,7 +138,15 @@ pub(crate) fn concat_backward<T: Scalar>(a: usize, b: usize, axis: Axis, ctx: &m
     let (sa, sb) = (vals[a].shape(), vals[b].shape());
     for (j, at, shape) in [
         (a, (0, 0), sa),
-        (b, if axis == Axis::Rows { (sa.0, 0) } else { (0, sa.1) }, sb),
+        (
+            b,
+            if axis == Axis::Rows {
+                (sa.0, 0)
+            } else {
+                (0, sa.1)
+            },
+            sb,
+        ),
     ] {
         if !ctx.wants(j) {
             continue;

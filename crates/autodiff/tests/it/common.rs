@@ -9,11 +9,18 @@ pub type Model<'a> = dyn Fn(&mut Tape<f64>, &[Var]) -> Result<Var> + 'a;
 
 /// A fixed, irregular cotangent of the given shape (so that every output element matters).
 pub fn cotangent(r: usize, c: usize) -> DMatrix<f64> {
-    DMatrix::from_fn(r, c, |i, j| ((i * 7 + j * 3) as f64 * 0.37 + 0.3).sin() + 0.2)
+    DMatrix::from_fn(r, c, |i, j| {
+        ((i * 7 + j * 3) as f64 * 0.37 + 0.3).sin() + 0.2
+    })
 }
 
 /// `Σ w ∘ f(inputs)`, evaluated without recording.
-fn weighted_output(tape: &mut Tape<f64>, f: &Model<'_>, inputs: &[DMatrix<f64>], w: &DMatrix<f64>) -> f64 {
+fn weighted_output(
+    tape: &mut Tape<f64>,
+    f: &Model<'_>,
+    inputs: &[DMatrix<f64>],
+    w: &DMatrix<f64>,
+) -> f64 {
     tape.clear();
     tape.set_recording(false);
     let vars: Vec<Var> = inputs.iter().map(|m| tape.constant(m)).collect();
@@ -25,7 +32,11 @@ fn weighted_output(tape: &mut Tape<f64>, f: &Model<'_>, inputs: &[DMatrix<f64>],
 
 /// Checks the reverse-mode gradients of `Σ w ∘ f` with respect to every input against central
 /// finite differences; the norm-wise relative error of each input's gradient must be below `tol`.
-pub fn check_gradients(f: &Model<'_>, inputs: &[DMatrix<f64>], tol: f64) -> std::result::Result<(), String> {
+pub fn check_gradients(
+    f: &Model<'_>,
+    inputs: &[DMatrix<f64>],
+    tol: f64,
+) -> std::result::Result<(), String> {
     let mut tape = Tape::<f64>::new();
     let vars: Vec<Var> = inputs.iter().map(|m| tape.leaf(m)).collect();
     let y = f(&mut tape, &vars).map_err(|e| e.to_string())?;
@@ -33,7 +44,11 @@ pub fn check_gradients(f: &Model<'_>, inputs: &[DMatrix<f64>], tol: f64) -> std:
     tape.backward_with(y, &w).map_err(|e| e.to_string())?;
     let analytic: Vec<DMatrix<f64>> = vars
         .iter()
-        .map(|&v| tape.grad(v).cloned().unwrap_or_else(|| DMatrix::zeros(v.rows(), v.cols())))
+        .map(|&v| {
+            tape.grad(v)
+                .cloned()
+                .unwrap_or_else(|| DMatrix::zeros(v.rows(), v.cols()))
+        })
         .collect();
     let mut fd_tape = Tape::<f64>::new();
     let mut work: Vec<DMatrix<f64>> = inputs.to_vec();
@@ -78,8 +93,21 @@ pub fn mat(r: usize, c: usize, lo: f64, hi: f64) -> impl Strategy<Value = DMatri
 }
 
 /// Like [`mat`], but every entry at least `gap` away from zero (for functions with a kink at 0).
-pub fn mat_away_from_zero(r: usize, c: usize, lim: f64, gap: f64) -> impl Strategy<Value = DMatrix<f64>> {
-    mat(r, c, -lim, lim).prop_map(move |m| m.map(|x| if x.abs() < gap { x.signum() * gap + x } else { x }))
+pub fn mat_away_from_zero(
+    r: usize,
+    c: usize,
+    lim: f64,
+    gap: f64,
+) -> impl Strategy<Value = DMatrix<f64>> {
+    mat(r, c, -lim, lim).prop_map(move |m| {
+        m.map(|x| {
+            if x.abs() < gap {
+                x.signum() * gap + x
+            } else {
+                x
+            }
+        })
+    })
 }
 
 /// A shape with both sides in `1..=max`.

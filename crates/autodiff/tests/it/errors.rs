@@ -3,7 +3,12 @@
 use autodiff::{AutodiffError, Tape};
 use nalgebra::DMatrix;
 
-fn tape_with(r1: usize, c1: usize, r2: usize, c2: usize) -> (Tape<f64>, autodiff::Var, autodiff::Var) {
+fn tape_with(
+    r1: usize,
+    c1: usize,
+    r2: usize,
+    c2: usize,
+) -> (Tape<f64>, autodiff::Var, autodiff::Var) {
     let mut t = Tape::new();
     let a = t.leaf(&DMatrix::zeros(r1, c1));
     let b = t.leaf(&DMatrix::zeros(r2, c2));
@@ -14,16 +19,61 @@ fn tape_with(r1: usize, c1: usize, r2: usize, c2: usize) -> (Tape<f64>, autodiff
 fn shape_mismatches_are_errors_with_op_and_shapes() {
     let (mut t, a, b) = tape_with(2, 3, 4, 5);
     let e = t.add(a, b).unwrap_err();
-    assert_eq!(e, AutodiffError::ShapeMismatch { op: "add", lhs: (2, 3), rhs: (4, 5) });
-    assert_eq!(e.to_string(), "add: shape mismatch between (2, 3) and (4, 5)");
-    assert!(matches!(t.mul(a, b), Err(AutodiffError::ShapeMismatch { op: "mul", .. })));
-    assert!(matches!(t.matmul(a, b), Err(AutodiffError::ShapeMismatch { op: "matmul", lhs: (2, 3), rhs: (4, 5) })));
+    assert_eq!(
+        e,
+        AutodiffError::ShapeMismatch {
+            op: "add",
+            lhs: (2, 3),
+            rhs: (4, 5)
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "add: shape mismatch between (2, 3) and (4, 5)"
+    );
+    assert!(matches!(
+        t.mul(a, b),
+        Err(AutodiffError::ShapeMismatch { op: "mul", .. })
+    ));
+    assert!(matches!(
+        t.matmul(a, b),
+        Err(AutodiffError::ShapeMismatch {
+            op: "matmul",
+            lhs: (2, 3),
+            rhs: (4, 5)
+        })
+    ));
     assert!(t.matmul_tn(a, b).is_err());
-    assert!(matches!(t.concat_rows(a, b), Err(AutodiffError::ShapeMismatch { op: "concat_rows", .. })));
-    assert!(matches!(t.concat_cols(a, b), Err(AutodiffError::ShapeMismatch { op: "concat_cols", .. })));
-    assert!(matches!(t.softmax_cross_entropy(a, b), Err(AutodiffError::ShapeMismatch { .. })));
-    assert!(matches!(t.reshape(a, 4, 2), Err(AutodiffError::ShapeMismatch { op: "reshape", rhs: (4, 2), .. })));
-    assert!(matches!(t.slice(a, 1, 0, 2, 1), Err(AutodiffError::InvalidShape { op: "slice", .. })));
+    assert!(matches!(
+        t.concat_rows(a, b),
+        Err(AutodiffError::ShapeMismatch {
+            op: "concat_rows",
+            ..
+        })
+    ));
+    assert!(matches!(
+        t.concat_cols(a, b),
+        Err(AutodiffError::ShapeMismatch {
+            op: "concat_cols",
+            ..
+        })
+    ));
+    assert!(matches!(
+        t.softmax_cross_entropy(a, b),
+        Err(AutodiffError::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        t.reshape(a, 4, 2),
+        Err(AutodiffError::ShapeMismatch {
+            op: "reshape",
+            rhs: (4, 2),
+            ..
+        })
+    ));
+    assert!(matches!(
+        t.slice(a, 1, 0, 2, 1),
+        Err(AutodiffError::InvalidShape { op: "slice", .. })
+    ));
     assert!(t.slice_cols(a, 3, 1).is_err());
     assert!(t.one_hot(&[0, 3], 3).is_err());
     // Broadcasting that should work: (2,3) with (1,3), (2,1), (1,1).
@@ -40,14 +90,24 @@ fn shape_mismatches_are_errors_with_op_and_shapes() {
 #[test]
 fn backward_errors() {
     let (mut t, a, _) = tape_with(2, 2, 1, 1);
-    assert_eq!(t.backward(a), Err(AutodiffError::NotScalar { shape: (2, 2) }));
+    assert_eq!(
+        t.backward(a),
+        Err(AutodiffError::NotScalar { shape: (2, 2) })
+    );
     assert!(matches!(
         t.backward_with(a, &DMatrix::zeros(1, 2)),
-        Err(AutodiffError::ShapeMismatch { op: "backward_with", .. })
+        Err(AutodiffError::ShapeMismatch {
+            op: "backward_with",
+            ..
+        })
     ));
     assert!(matches!(
         t.backward_with_slice(a, &[1.0]),
-        Err(AutodiffError::LengthMismatch { expected: 4, got: 1, .. })
+        Err(AutodiffError::LengthMismatch {
+            expected: 4,
+            got: 1,
+            ..
+        })
     ));
     assert!(t.leaf_from_slice(2, 2, &[1.0; 3]).is_err());
     assert!(t.constant_from_slice(1, 2, &[1.0; 3]).is_err());

@@ -81,14 +81,19 @@ fn jacobian_of_small_functions() {
     let z1 = DMatrix::from_row_slice(1, 3, &[0.2, -0.5, 1.0]);
     let j = jacobian(&mut tape, layer, &z1).unwrap();
     let y = (&z1 * w()).map(f64::tanh);
-    let expected = DMatrix::from_diagonal(&y.map(|y| 1.0 - y * y).transpose().column(0)) * w().transpose();
+    let expected =
+        DMatrix::from_diagonal(&y.map(|y| 1.0 - y * y).transpose().column(0)) * w().transpose();
     assert_close(&j, &expected, 1e-14);
 }
 
 /// Per-row exact trace of ∂ tanh(z W)/∂z: Σ_d (1 - y_bd²) W_dd.
 fn trace_reference() -> DMatrix<f64> {
     let y = (z() * w()).map(f64::tanh);
-    DMatrix::from_fn(2, 1, |b, _| (0..3).map(|d| (1.0 - y[(b, d)].powi(2)) * w()[(d, d)]).sum())
+    DMatrix::from_fn(2, 1, |b, _| {
+        (0..3)
+            .map(|d| (1.0 - y[(b, d)].powi(2)) * w()[(d, d)])
+            .sum()
+    })
 }
 
 #[test]
@@ -121,7 +126,12 @@ fn hutchinson_mean_converges_to_exact_trace() {
             let se = (var / n as f64).sqrt();
             // Five standard errors: fails by chance with probability below 1e-6 (and the seed
             // is fixed, so the outcome is deterministic).
-            assert!((mean[b] - exact[b]).abs() < 5.0 * se + 1e-12, "{probe:?}: {} vs {} (se {se})", mean[b], exact[b]);
+            assert!(
+                (mean[b] - exact[b]).abs() < 5.0 * se + 1e-12,
+                "{probe:?}: {} vs {} (se {se})",
+                mean[b],
+                exact[b]
+            );
         }
     }
 }
@@ -147,7 +157,16 @@ fn hutchinson_is_reproducible_and_probes_are_sound() {
     let eps = DMatrix::from_row_slice(2, 2, &[1.0, -1.0, 0.5, 2.0]);
     let zz = DMatrix::from_row_slice(2, 2, &[0.1, 0.2, 0.3, 0.4]);
     let mut tape = Tape::new();
-    let (_, est) = trace_hutchinson(&mut tape, |t, z| { let a = t.constant(&amat); t.matmul(z, a) }, &zz, &eps).unwrap();
+    let (_, est) = trace_hutchinson(
+        &mut tape,
+        |t, z| {
+            let a = t.constant(&amat);
+            t.matmul(z, a)
+        },
+        &zz,
+        &eps,
+    )
+    .unwrap();
     for bidx in 0..2 {
         let e = eps.row(bidx);
         let expected = (e * &amat * e.transpose())[0];

@@ -9,6 +9,9 @@ use crate::common::{assert_close, check_gradients, config, mat, mat_away_from_ze
 
 const TOL: f64 = 1e-6;
 
+/// Input range (low, high), gap kept around zero, and the reference function.
+type Domain = (f64, f64, f64, fn(f64) -> f64);
+
 /// Shape of an operand broadcast to `(r, c)` in one of four ways.
 fn bshape((r, c): (usize, usize), mode: u8) -> (usize, usize) {
     match mode {
@@ -21,14 +24,23 @@ fn bshape((r, c): (usize, usize), mode: u8) -> (usize, usize) {
 
 /// Reference broadcast: the operand repeated to `(r, c)`.
 fn expand(m: &DMatrix<f64>, r: usize, c: usize) -> DMatrix<f64> {
-    DMatrix::from_fn(r, c, |i, j| m[(if m.nrows() == 1 { 0 } else { i }, if m.ncols() == 1 { 0 } else { j })])
+    DMatrix::from_fn(r, c, |i, j| {
+        m[(
+            if m.nrows() == 1 { 0 } else { i },
+            if m.ncols() == 1 { 0 } else { j },
+        )]
+    })
 }
 
 fn binary_case() -> impl Strategy<Value = (u8, DMatrix<f64>, DMatrix<f64>)> {
     (shape(4), 0u8..4, 0u8..4, 0u8..4).prop_flat_map(|(s, op, ma, mb)| {
         let (sa, sb) = (bshape(s, ma), bshape(s, mb));
         // Divisors kept away from zero.
-        (Just(op), mat(sa.0, sa.1, -2.0, 2.0), mat_away_from_zero(sb.0, sb.1, 2.0, 0.5))
+        (
+            Just(op),
+            mat(sa.0, sa.1, -2.0, 2.0),
+            mat_away_from_zero(sb.0, sb.1, 2.0, 0.5),
+        )
     })
 }
 
@@ -88,7 +100,7 @@ proptest! {
     #[test]
     fn elementwise_functions(which in 0usize..13, (r, c) in shape(4), seed in any::<u64>()) {
         // (domain low, high, away-from-zero gap, reference)
-        let refs: [(f64, f64, f64, fn(f64) -> f64); 13] = [
+        let refs: [Domain; 13] = [
             (-3.0, 3.0, 0.0, f64::tanh),
             (-6.0, 6.0, 0.0, |x| 1.0 / (1.0 + (-x).exp())),
             (-2.0, 2.0, 0.1, |x| x.max(0.0)),

@@ -34,7 +34,10 @@ fn same_operand_twice_in_every_binary_op() {
             _ => tape.div(x, x).unwrap(),
         };
         tape.backward(y).unwrap();
-        assert!((tape.grad(x).unwrap()[0] - expected).abs() < 1e-15, "op {op}");
+        assert!(
+            (tape.grad(x).unwrap()[0] - expected).abs() < 1e-15,
+            "op {op}"
+        );
     }
 }
 
@@ -70,7 +73,11 @@ fn deep_chain_with_fan_out_to_one_leaf() {
     assert_eq!(tape.grad(x).unwrap().as_slice(), &[(n + 1) as f64; 2]);
 }
 
-fn model(tape: &mut Tape<f64>, x: &DMatrix<f64>, w: &DMatrix<f64>) -> (autodiff::Var, autodiff::Var, autodiff::Var) {
+fn model(
+    tape: &mut Tape<f64>,
+    x: &DMatrix<f64>,
+    w: &DMatrix<f64>,
+) -> (autodiff::Var, autodiff::Var, autodiff::Var) {
     let xv = tape.leaf(x);
     let wv = tape.leaf(w);
     let h = tape.matmul(xv, wv).unwrap();
@@ -165,7 +172,10 @@ fn gradient_bookkeeping() {
     assert!((tape.grad(x).unwrap()[0] - 3.0 * 6f64.exp()).abs() < 1e-9);
     assert!(tape.grad(unused).is_none(), "not on the path");
     assert!(tape.grad(c).is_none(), "constants have no gradient");
-    assert!(tape.grad(h).is_none(), "intermediate gradients are not kept");
+    assert!(
+        tape.grad(h).is_none(),
+        "intermediate gradients are not kept"
+    );
     let mut buf = [7.0; 3];
     tape.grad_to_slice(unused, &mut buf).unwrap();
     assert_eq!(buf, [0.0; 3]);

@@ -3,6 +3,6 @@
 mod common;
 mod errors;
 mod functional;
-mod graph;
 mod grad_check;
+mod graph;
 mod precision;

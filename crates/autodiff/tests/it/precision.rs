@@ -6,7 +6,9 @@ use nalgebra::DMatrix;
 /// Loss and gradients of a small MLP with a softmax cross-entropy head, generic over precision.
 fn run<T: Scalar>() -> (f64, Vec<f64>) {
     let cast = |m: DMatrix<f64>| m.map(T::cast);
-    let gen = |r: usize, c: usize, s: f64| DMatrix::from_fn(r, c, |i, j| 0.9 * ((i * 7 + j * 3) as f64 * 0.53 + s).sin());
+    let gen = |r: usize, c: usize, s: f64| {
+        DMatrix::from_fn(r, c, |i, j| 0.9 * ((i * 7 + j * 3) as f64 * 0.53 + s).sin())
+    };
     let mut tape = Tape::<T>::new();
     let x = tape.constant(&cast(gen(4, 3, 0.0)));
     let w1 = tape.leaf(&cast(gen(3, 5, 1.0)));

@@ -1,0 +1,257 @@
+//! Benchmarks of the autodiff crate: forward + backward of small MLPs on the tape, against the
+//! same forward with recording off, and against a hand-written gradient (nalgebra gemm into
+//! preallocated buffers).
+//!
+//! Groups are `autodiff/<mlp>/b<batch>` with functions `forward` (tape, recording off),
+//! `tape_fwd_bwd` (record, backward with a cotangent, gradients of all weights and biases) and
+//! `hand_fwd_bwd`. Scalars are f64. Before measuring, each configuration prints its heap
+//! allocations per warm evaluation (a counting global allocator is installed).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use autodiff::{Tape, Var};
+use criterion::{criterion_group, criterion_main, Criterion};
+use nalgebra::{DMatrix, DMatrixView, Dyn};
+
+struct Counting;
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_per_call(mut f: impl FnMut()) -> f64 {
+    f(); // warm
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..10 {
+        f();
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 10.0
+}
+
+/// An MLP with tanh on hidden layers and a linear output: `dims = [in, hidden..., out]`.
+struct Mlp {
+    ws: Vec<DMatrix<f64>>,
+    bs: Vec<DMatrix<f64>>,
+}
+
+impl Mlp {
+    fn new(dims: &[usize]) -> Self {
+        let mut ws = Vec::new();
+        let mut bs = Vec::new();
+        for (l, w) in dims.windows(2).enumerate() {
+            let scale = 1.0 / (w[0] as f64).sqrt();
+            ws.push(DMatrix::from_fn(w[0], w[1], |i, j| {
+                scale * ((i * 31 + j * 17 + l) as f64 * 0.37).sin()
+            }));
+            bs.push(DMatrix::from_fn(1, w[1], |_, j| {
+                0.1 * ((j + l) as f64 * 0.7).cos()
+            }));
+        }
+        Mlp { ws, bs }
+    }
+
+    /// The model on the tape; the same code serves both recording modes.
+    fn record(&self, tape: &mut Tape<f64>, x: &DMatrix<f64>, params: &mut Vec<Var>) -> Var {
+        params.clear();
+        let mut h = tape.constant(x);
+        let last = self.ws.len() - 1;
+        for (l, (w, b)) in self.ws.iter().zip(&self.bs).enumerate() {
+            let wv = tape.leaf(w);
+            let bv = tape.leaf(b);
+            params.push(wv);
+            params.push(bv);
+            h = tape.matmul(h, wv).expect("shapes");
+            h = tape.add(h, bv).expect("shapes");
+            if l < last {
+                h = tape.tanh(h);
+            }
+        }
+        h
+    }
+}
+
+/// Hand-written forward and backward of the same MLP into preallocated buffers.
+struct Hand {
+    /// Activations per layer (post-tanh for hidden layers, pre-activation output for the last).
+    acts: Vec<DMatrix<f64>>,
+    /// Output gradient per layer.
+    gs: Vec<DMatrix<f64>>,
+    dws: Vec<DMatrix<f64>>,
+    dbs: Vec<DMatrix<f64>>,
+    /// Transposed weights, computed once (weights are fixed during a solve).
+    wts: Vec<DMatrix<f64>>,
+}
+
+fn view_t(m: &DMatrix<f64>) -> DMatrixView<'_, f64, Dyn, Dyn> {
+    let (r, c) = m.shape();
+    DMatrixView::from_slice_with_strides_generic(m.as_slice(), Dyn(c), Dyn(r), Dyn(r), Dyn(1))
+}
+
+impl Hand {
+    fn new(mlp: &Mlp, batch: usize) -> Self {
+        Hand {
+            acts: mlp
+                .ws
+                .iter()
+                .map(|w| DMatrix::zeros(batch, w.ncols()))
+                .collect(),
+            gs: mlp
+                .ws
+                .iter()
+                .map(|w| DMatrix::zeros(batch, w.ncols()))
+                .collect(),
+            dws: mlp
+                .ws
+                .iter()
+                .map(|w| DMatrix::zeros(w.nrows(), w.ncols()))
+                .collect(),
+            dbs: mlp
+                .bs
+                .iter()
+                .map(|b| DMatrix::zeros(1, b.ncols()))
+                .collect(),
+            wts: mlp.ws.iter().map(|w| w.transpose()).collect(),
+        }
+    }
+
+    fn run(&mut self, mlp: &Mlp, x: &DMatrix<f64>, cot: &DMatrix<f64>) {
+        let last = mlp.ws.len() - 1;
+        for l in 0..=last {
+            let (prev, rest) = self.acts.split_at_mut(l);
+            let input = if l == 0 { x } else { &prev[l - 1] };
+            let z = &mut rest[0];
+            z.gemm(1.0, input, &mlp.ws[l], 0.0);
+            let b = mlp.bs[l].as_slice();
+            let r = z.nrows();
+            for (col, &bj) in z.as_mut_slice().chunks_exact_mut(r).zip(b) {
+                if l < last {
+                    col.iter_mut().for_each(|v| *v = (*v + bj).tanh());
+                } else {
+                    col.iter_mut().for_each(|v| *v += bj);
+                }
+            }
+        }
+        self.gs[last].copy_from(cot);
+        for l in (0..=last).rev() {
+            let input = if l == 0 { x } else { &self.acts[l - 1] };
+            let g = &self.gs[l];
+            let dw = &mut self.dws[l];
+            if input.nrows() > 5 && input.ncols() > 5 && g.ncols() > 5 {
+                dw.gemm(1.0, &view_t(input), g, 0.0);
+            } else {
+                dw.gemm_tr(1.0, input, g, 0.0);
+            }
+            let r = g.nrows();
+            for (d, col) in self.dbs[l]
+                .as_mut_slice()
+                .iter_mut()
+                .zip(g.as_slice().chunks_exact(r))
+            {
+                *d = col.iter().sum();
+            }
+            if l > 0 {
+                let (lo, hi) = self.gs.split_at_mut(l);
+                let gprev = &mut lo[l - 1];
+                gprev.gemm(1.0, &hi[0], &self.wts[l], 0.0);
+                for (gp, &a) in gprev
+                    .as_mut_slice()
+                    .iter_mut()
+                    .zip(self.acts[l - 1].as_slice())
+                {
+                    *gp *= 1.0 - a * a;
+                }
+            }
+        }
+    }
+}
+
+fn bench_mlp(c: &mut Criterion, name: &str, dims: &[usize], batch: usize) {
+    let mlp = Mlp::new(dims);
+    let x = DMatrix::from_fn(batch, dims[0], |i, j| ((i * 7 + j * 3) as f64 * 0.11).sin());
+    let out_dim = *dims.last().expect("dims");
+    let cot = DMatrix::from_fn(batch, out_dim, |i, j| ((i + 5 * j) as f64 * 0.23).cos());
+
+    let mut fwd_tape = Tape::<f64>::new();
+    fwd_tape.set_recording(false);
+    let mut tape = Tape::<f64>::new();
+    let mut params = Vec::new();
+    let mut params_fwd = Vec::new();
+    let mut hand = Hand::new(&mlp, batch);
+
+    let mut forward = |t: &mut Tape<f64>, p: &mut Vec<Var>| {
+        t.clear();
+        let out = mlp.record(t, &x, p);
+        black_box(t.value(out)[0]);
+    };
+    let mut fwd_bwd = |t: &mut Tape<f64>, p: &mut Vec<Var>| {
+        t.clear();
+        let out = mlp.record(t, &x, p);
+        t.backward_with(out, &cot).expect("backward");
+        black_box(t.grad(p[0]).map(|g| g[0]));
+    };
+
+    // Check the tape against the hand-written gradient once.
+    fwd_bwd(&mut tape, &mut params);
+    hand.run(&mlp, &x, &cot);
+    for (l, dw) in hand.dws.iter().enumerate() {
+        let g = tape.grad(params[2 * l]).expect("gradient");
+        let err = (g - dw).amax();
+        assert!(
+            err <= 1e-9 * dw.amax().max(1.0),
+            "{name}: layer {l} gradient differs by {err}"
+        );
+    }
+
+    println!(
+        "{name}/b{batch}: heap allocations per warm evaluation: forward {}, tape_fwd_bwd {}, hand_fwd_bwd {}",
+        allocations_per_call(|| forward(&mut fwd_tape, &mut params_fwd)),
+        allocations_per_call(|| fwd_bwd(&mut tape, &mut params)),
+        allocations_per_call(|| hand.run(&mlp, &x, &cot)),
+    );
+
+    let mut group = c.benchmark_group(format!("autodiff/{name}/b{batch}"));
+    group.bench_function("forward", |b| {
+        b.iter(|| forward(&mut fwd_tape, &mut params_fwd))
+    });
+    group.bench_function("tape_fwd_bwd", |b| {
+        b.iter(|| fwd_bwd(&mut tape, &mut params))
+    });
+    group.bench_function("hand_fwd_bwd", |b| b.iter(|| hand.run(&mlp, &x, &cot)));
+    group.finish();
+}
+
+fn mlps(c: &mut Criterion) {
+    bench_mlp(c, "mlp_2_64_64_2", &[2, 64, 64, 2], 1);
+    bench_mlp(c, "mlp_2_64_64_2", &[2, 64, 64, 2], 128);
+    bench_mlp(c, "mlp_784_256_10", &[784, 256, 10], 128);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(25)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    targets = mlps
+}
+criterion_main!(benches);
