@@ -24,7 +24,12 @@ pub struct PiController {
 impl Default for PiController {
     /// Hairer's DOPRI5 defaults: safety 0.9, factors in [0.2, 10], β = 0.04.
     fn default() -> Self {
-        PiController { safety: 0.9, fac_min: 0.2, fac_max: 10.0, beta: 0.04 }
+        PiController {
+            safety: 0.9,
+            fac_min: 0.2,
+            fac_max: 10.0,
+            beta: 0.04,
+        }
     }
 }
 
@@ -97,7 +102,11 @@ pub fn initial_step<T: Real, S: OdeSystem<T> + ?Sized>(
     };
     let d0 = norm(y0);
     let d1 = norm(f0);
-    let mut h0 = if d0 < 1e-10 || d1 < 1e-10 { 1e-6 } else { 0.01 * d0 / d1 };
+    let mut h0 = if d0 < 1e-10 || d1 < 1e-10 {
+        1e-6
+    } else {
+        0.01 * d0 / d1
+    };
     h0 = h0.min(h_max);
     let hs = T::from_f64(h0 * dir);
     for i in 0..n {

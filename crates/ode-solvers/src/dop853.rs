@@ -6,6 +6,9 @@
 //! J. Comput. Appl. Math. 7 (1981) 67-75, in the form of Hairer's DOP853 code (Hairer,
 //! Nørsett, Wanner, Solving Ordinary Differential Equations I, 2nd ed. 1993, §II.10).
 
+// Coefficients are kept with the digits of their published sources.
+#![allow(clippy::excessive_precision)]
+
 use crate::erk::{combine, combine_zero};
 use crate::{ErrorScale, OdeSystem, PiController, Real, StepReport, Stepper};
 
@@ -40,11 +43,36 @@ pub(crate) const C: [f64; S_DENSE] = [
 pub(crate) const A: [&[f64]; S_DENSE] = [
     &[],
     &[5.26001519587677318785587544488e-2],
-    &[1.97250569845378994544595329183e-2, 5.91751709536136983633785987549e-2],
-    &[2.95875854768068491816892993775e-2, 0.0, 8.87627564304205475450678981324e-2],
-    &[2.41365134159266685502369798665e-1, 0.0, -8.84549479328286085344864962717e-1, 9.24834003261792003115737966543e-1],
-    &[3.7037037037037037037037037037e-2, 0.0, 0.0, 1.70828608729473871279604482173e-1, 1.25467687566822425016691814123e-1],
-    &[3.7109375e-2, 0.0, 0.0, 1.70252211019544039314978060272e-1, 6.02165389804559606850219397283e-2, -1.7578125e-2],
+    &[
+        1.97250569845378994544595329183e-2,
+        5.91751709536136983633785987549e-2,
+    ],
+    &[
+        2.95875854768068491816892993775e-2,
+        0.0,
+        8.87627564304205475450678981324e-2,
+    ],
+    &[
+        2.41365134159266685502369798665e-1,
+        0.0,
+        -8.84549479328286085344864962717e-1,
+        9.24834003261792003115737966543e-1,
+    ],
+    &[
+        3.7037037037037037037037037037e-2,
+        0.0,
+        0.0,
+        1.70828608729473871279604482173e-1,
+        1.25467687566822425016691814123e-1,
+    ],
+    &[
+        3.7109375e-2,
+        0.0,
+        0.0,
+        1.70252211019544039314978060272e-1,
+        6.02165389804559606850219397283e-2,
+        -1.7578125e-2,
+    ],
     &[
         3.70920001185047927108779319836e-2,
         0.0,
@@ -336,11 +364,20 @@ impl<T: Real> Stepper<T> for Dop853<T> {
     }
 
     fn workspace(&self, dim: usize) -> Dop853Workspace<T> {
-        Dop853Workspace { k: vec![T::zero(); S_DENSE * dim], tmp: vec![T::zero(); dim], e3: vec![T::zero(); dim] }
+        Dop853Workspace {
+            k: vec![T::zero(); S_DENSE * dim],
+            tmp: vec![T::zero(); dim],
+            e3: vec![T::zero(); dim],
+        }
     }
 
     fn default_controller(&self) -> PiController {
-        PiController { safety: 0.9, fac_min: 0.333, fac_max: 6.0, beta: 0.0 }
+        PiController {
+            safety: 0.9,
+            fac_min: 0.333,
+            fac_max: 6.0,
+            beta: 0.0,
+        }
     }
 
     fn step<Sys: OdeSystem<T> + ?Sized>(
@@ -398,7 +435,11 @@ impl<T: Real> Stepper<T> for Dop853<T> {
             }
             None => 0.0,
         };
-        StepReport { nfe: S - 1, f1_valid: false, err }
+        StepReport {
+            nfe: S - 1,
+            f1_valid: false,
+            err,
+        }
     }
 
     fn dense_vectors(&self) -> usize {

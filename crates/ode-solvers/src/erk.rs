@@ -46,7 +46,11 @@ impl<T: Real> ExplicitRk<T> {
             panic!("invalid tableau: {msg}");
         }
         let s = tableau.stages();
-        assert!(s <= MAX_STAGES, "{} has more than {MAX_STAGES} stages", tableau.name);
+        assert!(
+            s <= MAX_STAGES,
+            "{} has more than {MAX_STAGES} stages",
+            tableau.name
+        );
         let mut a = vec![T::zero(); s * s];
         for (i, row) in tableau.a.iter().enumerate() {
             for (j, &v) in row.iter().enumerate() {
@@ -70,7 +74,10 @@ impl<T: Real> ExplicitRk<T> {
             tableau,
             a,
             b: tableau.b.iter().map(|&v| T::from_f64(v)).collect(),
-            e: tableau.e.map(|e| e.iter().map(|&v| T::from_f64(v)).collect()).unwrap_or_default(),
+            e: tableau
+                .e
+                .map(|e| e.iter().map(|&v| T::from_f64(v)).collect())
+                .unwrap_or_default(),
             c: tableau.c.to_vec(),
             fsal: tableau.is_fsal(),
             interp,
@@ -146,7 +153,10 @@ impl<T: Real> Stepper<T> for ExplicitRk<T> {
     }
 
     fn workspace(&self, dim: usize) -> ErkWorkspace<T> {
-        ErkWorkspace { k: vec![T::zero(); self.tableau.stages() * dim], tmp: vec![T::zero(); dim] }
+        ErkWorkspace {
+            k: vec![T::zero(); self.tableau.stages() * dim],
+            tmp: vec![T::zero(); dim],
+        }
     }
 
     #[inline]
@@ -201,7 +211,11 @@ impl<T: Real> Stepper<T> for ExplicitRk<T> {
             }
             _ => 0.0,
         };
-        StepReport { nfe: s - 1, f1_valid: self.fsal, err }
+        StepReport {
+            nfe: s - 1,
+            f1_valid: self.fsal,
+            err,
+        }
     }
 
     fn dense_vectors(&self) -> usize {

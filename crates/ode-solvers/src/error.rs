@@ -28,7 +28,9 @@ pub enum SolveError {
         t: f64,
     },
     /// The adaptive step size fell below the smallest allowed step.
-    #[error("step size underflow at t = {t} (h = {h:e}); the problem may be stiff or blow up here")]
+    #[error(
+        "step size underflow at t = {t} (h = {h:e}); the problem may be stiff or blow up here"
+    )]
     StepSizeUnderflow {
         /// Time at which the step could not be taken.
         t: f64,

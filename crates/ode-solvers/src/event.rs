@@ -14,6 +14,9 @@ pub enum Direction {
     Either,
 }
 
+/// A boxed event function `g(t, y)`.
+type EventFn<'a, T> = Box<dyn Fn(f64, &[T]) -> f64 + 'a>;
+
 /// An event function with its settings.
 ///
 /// ```
@@ -27,7 +30,7 @@ pub enum Direction {
 /// assert!((sol.t_final - 20.0 / 9.81).abs() < 1e-9);
 /// ```
 pub struct Event<'a, T> {
-    pub(crate) g: Box<dyn Fn(f64, &[T]) -> f64 + 'a>,
+    pub(crate) g: EventFn<'a, T>,
     /// Which crossings count.
     pub direction: Direction,
     /// Whether the solve stops at the first crossing.
@@ -50,7 +53,12 @@ impl<T> std::fmt::Debug for Event<'_, T> {
 impl<'a, T: Real> Event<'a, T> {
     /// An event on the zero crossings of `g`, in either direction, not terminal.
     pub fn new(g: impl Fn(f64, &[T]) -> f64 + 'a) -> Self {
-        Event { g: Box::new(g), direction: Direction::Either, terminal: false, tol: 1e-12 }
+        Event {
+            g: Box::new(g),
+            direction: Direction::Either,
+            terminal: false,
+            tol: 1e-12,
+        }
     }
     /// Sets the direction.
     pub fn direction(mut self, d: Direction) -> Self {

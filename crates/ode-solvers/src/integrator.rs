@@ -4,8 +4,8 @@
 use crate::event::locate;
 use crate::solution::DenseSolution;
 use crate::{
-    initial_step, ErrorScale, Event, EventHit, OdeSystem, Options, Real, SaveAt, Solution, SolveError,
-    SolveFailure, Stats, Status, Stepper, Tolerance,
+    initial_step, ErrorScale, Event, EventHit, OdeSystem, Options, Real, SaveAt, Solution,
+    SolveError, SolveFailure, Stats, Status, Stepper, Tolerance,
 };
 
 /// Solves initial value problems with one method, reusing its buffers from solve to solve.
@@ -73,13 +73,22 @@ struct Run<T: Real> {
     terminal: Option<(usize, f64, Vec<T>)>,
 }
 
-fn expand(tol: &Tolerance, n: usize, what: &'static str, out: &mut Vec<f64>) -> Result<(), SolveError> {
+fn expand(
+    tol: &Tolerance,
+    n: usize,
+    what: &'static str,
+    out: &mut Vec<f64>,
+) -> Result<(), SolveError> {
     out.clear();
     match tol {
         Tolerance::Scalar(v) => out.resize(n, *v),
         Tolerance::PerComponent(v) => {
             if v.len() != n {
-                return Err(SolveError::DimensionMismatch { what, expected: n, found: v.len() });
+                return Err(SolveError::DimensionMismatch {
+                    what,
+                    expected: n,
+                    found: v.len(),
+                });
             }
             out.extend_from_slice(v);
         }
@@ -90,6 +99,24 @@ fn expand(tol: &Tolerance, n: usize, what: &'static str, out: &mut Vec<f64>) -> 
         }
     }
     Ok(())
+}
+
+/// The float next to `t` on the side of `t0` (one ulp back along the direction `dir`).
+fn before(t: f64, dir: f64) -> f64 {
+    if dir > 0.0 {
+        t.next_down()
+    } else {
+        t.next_up()
+    }
+}
+
+/// The float next to `t` beyond it along the direction `dir`.
+fn after(t: f64, dir: f64) -> f64 {
+    if dir > 0.0 {
+        t.next_up()
+    } else {
+        t.next_down()
+    }
 }
 
 fn all_finite<T: Real>(v: &[T]) -> bool {
@@ -125,12 +152,19 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
     fn buffers(&mut self, n: usize) {
         if self.dim != n || self.ws.is_none() {
             self.ws = Some(self.method.workspace(n));
-            for v in [&mut self.y, &mut self.y1, &mut self.f0, &mut self.f1, &mut self.tmp] {
+            for v in [
+                &mut self.y,
+                &mut self.y1,
+                &mut self.f0,
+                &mut self.f1,
+                &mut self.tmp,
+            ] {
                 v.clear();
                 v.resize(n, T::zero());
             }
             self.dense.clear();
-            self.dense.resize(self.method.dense_vectors() * n, T::zero());
+            self.dense
+                .resize(self.method.dense_vectors() * n, T::zero());
             self.dim = n;
         }
     }
@@ -208,7 +242,10 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         };
         match result {
             Ok(_) => Ok(sol),
-            Err(error) => Err(SolveFailure { error, partial: Box::new(sol) }),
+            Err(error) => Err(SolveFailure {
+                error,
+                partial: Box::new(sol),
+            }),
         }
     }
 
@@ -227,7 +264,11 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         }
         if let Some(d) = sys.dim() {
             if d != n {
-                return Err(SolveError::DimensionMismatch { what: "initial state", expected: d, found: n });
+                return Err(SolveError::DimensionMismatch {
+                    what: "initial state",
+                    expected: d,
+                    found: n,
+                });
             }
         }
         if let Some(index) = y0.iter().position(|v| !v.is_finite()) {
@@ -235,39 +276,69 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         }
         expand(&opts.rtol, n, "rtol", &mut self.rtol)?;
         expand(&opts.atol, n, "atol", &mut self.atol)?;
-        if self.rtol.iter().zip(&self.atol).any(|(r, a)| *r == 0.0 && *a == 0.0) {
-            return Err(SolveError::InvalidTolerance { what: "rtol and atol", value: 0.0 });
+        if self
+            .rtol
+            .iter()
+            .zip(&self.atol)
+            .any(|(r, a)| *r == 0.0 && *a == 0.0)
+        {
+            return Err(SolveError::InvalidTolerance {
+                what: "rtol and atol",
+                value: 0.0,
+            });
         }
         match opts.fixed_step {
             Some(dt) if !(dt.is_finite() && dt > 0.0) => {
-                return Err(SolveError::InvalidOption { what: "fixed_step", value: dt });
+                return Err(SolveError::InvalidOption {
+                    what: "fixed_step",
+                    value: dt,
+                });
             }
             None if self.method.error_order().is_none() => {
-                return Err(SolveError::NotAdaptive { method: self.method.name() });
+                return Err(SolveError::NotAdaptive {
+                    method: self.method.name(),
+                });
             }
             _ => {}
         }
         if let Some(h) = opts.first_step {
             if !(h.is_finite() && h > 0.0) {
-                return Err(SolveError::InvalidOption { what: "first_step", value: h });
+                return Err(SolveError::InvalidOption {
+                    what: "first_step",
+                    value: h,
+                });
             }
         }
-        if !(opts.max_step > 0.0) {
-            return Err(SolveError::InvalidOption { what: "max_step", value: opts.max_step });
+        if opts.max_step.is_nan() || opts.max_step <= 0.0 {
+            return Err(SolveError::InvalidOption {
+                what: "max_step",
+                value: opts.max_step,
+            });
         }
         if !(opts.min_step >= 0.0 && opts.min_step.is_finite()) {
-            return Err(SolveError::InvalidOption { what: "min_step", value: opts.min_step });
+            return Err(SolveError::InvalidOption {
+                what: "min_step",
+                value: opts.min_step,
+            });
         }
         if opts.max_steps == 0 {
-            return Err(SolveError::InvalidOption { what: "max_steps", value: 0.0 });
+            return Err(SolveError::InvalidOption {
+                what: "max_steps",
+                value: 0.0,
+            });
         }
-        let controller = opts.controller.unwrap_or_else(|| self.method.default_controller());
+        let controller = opts
+            .controller
+            .unwrap_or_else(|| self.method.default_controller());
         if let Err((what, value)) = controller.validate() {
             return Err(SolveError::InvalidOption { what, value });
         }
         for e in events {
             if !(e.tol > 0.0 && e.tol.is_finite()) {
-                return Err(SolveError::InvalidOption { what: "event tol", value: e.tol });
+                return Err(SolveError::InvalidOption {
+                    what: "event tol",
+                    value: e.tol,
+                });
             }
         }
         let dir = if t1 >= t0 { 1.0 } else { -1.0 };
@@ -313,10 +384,16 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         while *next < ts.len() && (ts[*next] - t_stop) * dir <= 0.0 {
             let te = ts[*next];
             run.out_t.push(te);
-            if te == t_new {
+            if te == t_new || (te - t_new) * dir > 0.0 {
+                // At the step end, or at a stop time one float past it.
                 run.out_y.extend_from_slice(&self.y1);
             } else {
-                self.method.dense_eval((te - t) / h, h, &self.dense, &mut self.tmp);
+                self.method.dense_eval(
+                    ((te - t) / h).clamp(0.0, 1.0),
+                    h,
+                    &self.dense,
+                    &mut self.tmp,
+                );
                 run.out_y.extend_from_slice(&self.tmp);
             }
             *next += 1;
@@ -334,7 +411,9 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
     ) -> Result<Status, SolveError> {
         let n = self.dim;
         let dir = if t1 >= t0 { 1.0 } else { -1.0 };
-        let controller = opts.controller.unwrap_or_else(|| self.method.default_controller());
+        let controller = opts
+            .controller
+            .unwrap_or_else(|| self.method.default_controller());
         let q = self.method.error_order().unwrap_or(self.method.order());
         let adaptive = opts.fixed_step.is_none();
         let out_times: &[f64] = match &opts.save_at {
@@ -372,7 +451,10 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             (Some(dt), _) => dt,
             (None, Some(h)) => h.min(opts.max_step),
             (None, None) => {
-                let scale = ErrorScale { atol: &self.atol, rtol: &self.rtol };
+                let scale = ErrorScale {
+                    atol: &self.atol,
+                    rtol: &self.rtol,
+                };
                 run.stats.nfe += 1;
                 initial_step(
                     sys,
@@ -394,9 +476,16 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         let mut ws = self.ws.take().expect("workspace allocated");
         let result = loop {
             let t = run.t;
-            let t_end = if stop_idx < self.tstops.len() { self.tstops[stop_idx] } else { t1 };
+            let t_end = if stop_idx < self.tstops.len() {
+                self.tstops[stop_idx]
+            } else {
+                t1
+            };
             if run.stats.steps() >= opts.max_steps {
-                break Err(SolveError::MaxStepsExceeded { t, max_steps: opts.max_steps });
+                break Err(SolveError::MaxStepsExceeded {
+                    t,
+                    max_steps: opts.max_steps,
+                });
             }
             // Choose the step, landing exactly on t_end when close.
             let remaining = t_end - t;
@@ -421,8 +510,28 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                     lands = true;
                 }
             }
-            let t_new = if lands { t_end } else { t + h };
-            let scale = ErrorScale { atol: &self.atol, rtol: &self.rtol };
+            // A step onto a stop time ends one float short of it, and the next starts one
+            // float past it, so no stage sees the right-hand side on the wrong side of a jump.
+            let on_stop = lands && stop_idx < self.tstops.len();
+            let t_new = match (lands, on_stop) {
+                (true, true) => before(t_end, dir),
+                (true, false) => t_end,
+                _ => t + h,
+            };
+            if on_stop {
+                h = t_new - t;
+                if h == 0.0 {
+                    stop_idx += 1;
+                    run.t = after(t_end, dir);
+                    sys.rhs(run.t, &self.y, &mut self.f0);
+                    run.stats.nfe += 1;
+                    continue;
+                }
+            }
+            let scale = ErrorScale {
+                atol: &self.atol,
+                rtol: &self.rtol,
+            };
             let rep = self.method.step(
                 sys,
                 t,
@@ -437,8 +546,12 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             run.stats.nfe += rep.nfe;
             let mut h_next = h;
             if adaptive {
-                let err = if all_finite(&self.y1) { rep.err } else { f64::INFINITY };
-                if !(err <= 1.0) {
+                let err = if all_finite(&self.y1) {
+                    rep.err
+                } else {
+                    f64::INFINITY
+                };
+                if err.is_nan() || err > 1.0 {
                     run.stats.rejected += 1;
                     last_rejected = true;
                     h *= controller.reject_factor(err, q);
@@ -471,7 +584,15 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             }
             if need_dense {
                 run.stats.nfe += self.method.dense_prepare(
-                    sys, t, h, &self.y, &self.y1, &self.f0, &self.f1, &mut ws, &mut self.dense,
+                    sys,
+                    t,
+                    h,
+                    &self.y,
+                    &self.y1,
+                    &self.f0,
+                    &self.f1,
+                    &mut ws,
+                    &mut self.dense,
                 );
             }
 
@@ -505,7 +626,11 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                     } else {
                         self.method.dense_eval(theta, h, &self.dense, &mut ye);
                     }
-                    run.events.push(EventHit { event: i, t: te, y: ye });
+                    run.events.push(EventHit {
+                        event: i,
+                        t: te,
+                        y: ye,
+                    });
                     if e.terminal && terminal.is_none_or(|(_, tt)| (te - tt) * dir < 0.0) {
                         terminal = Some((i, te));
                     }
@@ -517,13 +642,19 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 run.events[first_hit..].sort_by(|a, b| (a.t * dir).total_cmp(&(b.t * dir)));
                 if let Some((i, tt)) = terminal {
                     self.emit_outputs(out_times, &mut next_out, t, h, t_new, tt, dir, run);
-                    let ye = run.events.iter().rev().find(|hit| hit.event == i).map(|hit| hit.y.clone());
+                    let ye = run
+                        .events
+                        .iter()
+                        .rev()
+                        .find(|hit| hit.event == i)
+                        .map(|hit| hit.y.clone());
                     if let Some(d) = run.dense.as_mut() {
                         d.push(t, h, &self.dense);
                     }
                     if save_steps {
                         run.out_t.push(tt);
-                        run.out_y.extend_from_slice(ye.as_deref().unwrap_or(&self.y1));
+                        run.out_y
+                            .extend_from_slice(ye.as_deref().unwrap_or(&self.y1));
                     }
                     std::mem::swap(&mut self.y, &mut self.y1);
                     run.t = t_new;
@@ -533,12 +664,15 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 std::mem::swap(&mut self.g_old, &mut self.g_new);
             }
 
+            if on_stop {
+                t_stop = t_end;
+            }
             self.emit_outputs(out_times, &mut next_out, t, h, t_new, t_stop, dir, run);
             if let Some(d) = run.dense.as_mut() {
                 d.push(t, h, &self.dense);
             }
             if save_steps {
-                run.out_t.push(t_new);
+                run.out_t.push(if on_stop { t_end } else { t_new });
                 run.out_y.extend_from_slice(&self.y1);
             }
             std::mem::swap(&mut self.y, &mut self.y1);
@@ -549,9 +683,11 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 if finished {
                     break Ok(Status::Completed);
                 }
-                // A stop time: the right-hand side may jump here, so evaluate it afresh.
+                // A stop time: the right-hand side may jump here, so evaluate it afresh just
+                // past it.
                 stop_idx += 1;
-                sys.rhs(t_new, &self.y, &mut self.f0);
+                run.t = after(t_end, dir);
+                sys.rhs(run.t, &self.y, &mut self.f0);
                 run.stats.nfe += 1;
                 if !all_finite(&self.f0) {
                     break Err(SolveError::NonFiniteDerivative { t: t_new });

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{tableau, Dop853, ExplicitRk, Integrator, OdeSystem, Options, Real, Solution, SolveFailure};
+use crate::{
+    tableau, Dop853, ExplicitRk, Integrator, OdeSystem, Options, Real, Solution, SolveFailure,
+};
 
 /// The methods of this crate, for choosing one at run time (command line, configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,6 +122,9 @@ impl FromStr for Method {
     type Err = UnknownMethod;
     fn from_str(s: &str) -> Result<Self, UnknownMethod> {
         let lower = s.to_ascii_lowercase();
-        Method::ALL.into_iter().find(|m| m.name() == lower).ok_or(UnknownMethod(s.to_string()))
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == lower)
+            .ok_or(UnknownMethod(s.to_string()))
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! Used by the `neural-ode solve` command, the benchmarks and the conformance kit.
 
+// Initial values are kept with the digits of their published sources.
+#![allow(clippy::excessive_precision)]
+
 /// A named initial value problem.
 #[derive(Debug, Clone, Copy)]
 pub struct Problem {
@@ -94,7 +97,9 @@ fn linear10_exact(t: f64) -> Vec<f64> {
     let n = LINEAR10_DIM;
     let a: Vec<f64> = linear10_matrix().iter().map(|v| v * t).collect();
     let e = expm(&a, n);
-    (0..n).map(|i| (0..n).map(|j| e[i * n + j] * LINEAR10.y0[j]).sum()).collect()
+    (0..n)
+        .map(|i| (0..n).map(|j| e[i * n + j] * LINEAR10.y0[j]).sum())
+        .collect()
 }
 
 fn exp_decay(_t: f64, y: &[f64], dy: &mut [f64]) {
@@ -174,8 +179,14 @@ pub fn by_name(name: &str) -> Option<Problem> {
 /// independent of the Runge–Kutta code, so it serves as a reference for linear systems.
 pub fn expm(a: &[f64], n: usize) -> Vec<f64> {
     assert_eq!(a.len(), n * n);
-    let norm = (0..n).map(|i| (0..n).map(|j| a[i * n + j].abs()).sum::<f64>()).fold(0.0, f64::max);
-    let s = if norm > 0.5 { (norm / 0.5).log2().ceil() as i32 } else { 0 };
+    let norm = (0..n)
+        .map(|i| (0..n).map(|j| a[i * n + j].abs()).sum::<f64>())
+        .fold(0.0, f64::max);
+    let s = if norm > 0.5 {
+        (norm / 0.5).log2().ceil() as i32
+    } else {
+        0
+    };
     let scale = 0.5f64.powi(s);
     let x: Vec<f64> = a.iter().map(|v| v * scale).collect();
     let matmul = |p: &[f64], q: &[f64]| {
@@ -238,7 +249,9 @@ mod tests {
         let mut dy = vec![0.0; LINEAR10_DIM];
         linear10(0.0, &y, &mut dy);
         for i in 0..LINEAR10_DIM {
-            let want: f64 = (0..LINEAR10_DIM).map(|j| a[i * LINEAR10_DIM + j] * y[j]).sum();
+            let want: f64 = (0..LINEAR10_DIM)
+                .map(|j| a[i * LINEAR10_DIM + j] * y[j])
+                .sum();
             assert!((dy[i] - want).abs() < 1e-14);
         }
     }

@@ -81,7 +81,10 @@ impl<T: Real> Solution<T> {
 
     /// Iterates over the kept `(time, state)` pairs.
     pub fn iter(&self) -> impl Iterator<Item = (f64, &[T])> + '_ {
-        self.t.iter().copied().zip(self.y.chunks_exact(self.dim.max(1)))
+        self.t
+            .iter()
+            .copied()
+            .zip(self.y.chunks_exact(self.dim.max(1)))
     }
 }
 
@@ -178,18 +181,38 @@ impl<T: Real> DenseSolution<T> {
     /// Writes the state at time `t` into `out`.
     pub fn eval_into(&self, t: f64, out: &mut [T]) -> Result<(), SolveError> {
         if out.len() != self.dim {
-            return Err(SolveError::DimensionMismatch { what: "output buffer", expected: self.dim, found: out.len() });
+            return Err(SolveError::DimensionMismatch {
+                what: "output buffer",
+                expected: self.dim,
+                found: out.len(),
+            });
         }
-        let (lo, hi) = if self.t_start <= self.t_end { (self.t_start, self.t_end) } else { (self.t_end, self.t_start) };
+        let (lo, hi) = if self.t_start <= self.t_end {
+            (self.t_start, self.t_end)
+        } else {
+            (self.t_end, self.t_start)
+        };
         if !(t >= lo && t <= hi) || self.starts.is_empty() {
-            return Err(SolveError::OutsideDenseInterval { t, t_start: self.t_start, t_end: self.t_end });
+            return Err(SolveError::OutsideDenseInterval {
+                t,
+                t_start: self.t_start,
+                t_end: self.t_end,
+            });
         }
-        let dir = if self.t_end >= self.t_start { 1.0 } else { -1.0 };
-        let idx = self.starts.partition_point(|&s| (s - t) * dir <= 0.0).saturating_sub(1);
+        let dir = if self.t_end >= self.t_start {
+            1.0
+        } else {
+            -1.0
+        };
+        let idx = self
+            .starts
+            .partition_point(|&s| (s - t) * dir <= 0.0)
+            .saturating_sub(1);
         let h = self.steps[idx];
         let theta = ((t - self.starts[idx]) / h).clamp(0.0, 1.0);
         let len = self.nvec * self.dim;
-        self.interp.eval(theta, h, &self.data[idx * len..(idx + 1) * len], out);
+        self.interp
+            .eval(theta, h, &self.data[idx * len..(idx + 1) * len], out);
         Ok(())
     }
 

@@ -14,6 +14,9 @@
 //! the error weights to zero. Whether a method is FSAL (first same as last) is derived from
 //! the coefficients ([`Tableau::is_fsal`]), never declared.
 
+// Coefficients are kept with the digits of their published sources.
+#![allow(clippy::excessive_precision)]
+
 /// How a method interpolates inside a step (its dense output).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Interpolant {
@@ -77,15 +80,25 @@ impl Tableau {
             return Err(format!("{}: inconsistent number of stages", self.name));
         }
         if self.c[0] != 0.0 {
-            return Err(format!("{}: c_0 must be 0 for an explicit method", self.name));
+            return Err(format!(
+                "{}: c_0 must be 0 for an explicit method",
+                self.name
+            ));
         }
         for (i, row) in self.a.iter().enumerate() {
             if row.len() != i {
-                return Err(format!("{}: row {i} of a has {} entries", self.name, row.len()));
+                return Err(format!(
+                    "{}: row {i} of a has {} entries",
+                    self.name,
+                    row.len()
+                ));
             }
             let sum: f64 = row.iter().sum();
             if (sum - self.c[i]).abs() > tol * (1.0 + self.c[i].abs()) * 10.0 {
-                return Err(format!("{}: row {i} sums to {sum}, c_{i} = {}", self.name, self.c[i]));
+                return Err(format!(
+                    "{}: row {i} sums to {sum}, c_{i} = {}",
+                    self.name, self.c[i]
+                ));
             }
         }
         let bsum: f64 = self.b.iter().sum();
@@ -101,19 +114,28 @@ impl Tableau {
                 return Err(format!("{}: error weights sum to {esum}", self.name));
             }
             if self.error_order.is_none() {
-                return Err(format!("{}: error weights without an error order", self.name));
+                return Err(format!(
+                    "{}: error weights without an error order",
+                    self.name
+                ));
             }
         } else if self.error_order.is_some() {
             return Err(format!("{}: error order without error weights", self.name));
         }
         if let Interpolant::ThetaPolynomial(p) = self.interpolant {
             if p.len() != s {
-                return Err(format!("{}: interpolant has wrong number of rows", self.name));
+                return Err(format!(
+                    "{}: interpolant has wrong number of rows",
+                    self.name
+                ));
             }
             for (i, row) in p.iter().enumerate() {
                 let at_one: f64 = row.iter().sum();
                 if (at_one - self.b[i]).abs() > 1e-12 {
-                    return Err(format!("{}: interpolant weight {i} at θ=1 is {at_one}, b = {}", self.name, self.b[i]));
+                    return Err(format!(
+                        "{}: interpolant weight {i} at θ=1 is {at_one}, b = {}",
+                        self.name, self.b[i]
+                    ));
                 }
             }
         }
@@ -137,7 +159,8 @@ pub const EULER: Tableau = Tableau {
 /// Explicit midpoint rule, order 2.
 pub const MIDPOINT: Tableau = Tableau {
     name: "midpoint",
-    citation: "C. Runge, Math. Ann. 46 (1895) 167-178; Hairer, Nørsett, Wanner, Solving ODEs I, §II.1",
+    citation:
+        "C. Runge, Math. Ann. 46 (1895) 167-178; Hairer, Nørsett, Wanner, Solving ODEs I, §II.1",
     order: 2,
     error_order: None,
     c: &[0.0, 0.5],
@@ -163,7 +186,8 @@ pub const HEUN: Tableau = Tableau {
 /// Ralston's second-order method (minimum truncation-error bound).
 pub const RALSTON: Tableau = Tableau {
     name: "ralston",
-    citation: "A. Ralston, Runge-Kutta methods with minimum error bounds, Math. Comp. 16 (1962) 431-437",
+    citation:
+        "A. Ralston, Runge-Kutta methods with minimum error bounds, Math. Comp. 16 (1962) 431-437",
     order: 2,
     error_order: None,
     c: &[0.0, 2.0 / 3.0],
@@ -281,7 +305,9 @@ pub const TSIT5: Tableau = Tableau {
 
 /// Every tableau of this crate that [`crate::ExplicitRk`] runs directly (DOP853 has its own
 /// stepper, [`crate::Dop853`], because of its two error estimators and extra dense stages).
-pub const ALL: [&Tableau; 8] = [&EULER, &MIDPOINT, &HEUN, &RALSTON, &RK4, &BOSH3, &DOPRI5, &TSIT5];
+pub const ALL: [&Tableau; 8] = [
+    &EULER, &MIDPOINT, &HEUN, &RALSTON, &RK4, &BOSH3, &DOPRI5, &TSIT5,
+];
 
 #[cfg(test)]
 mod tests {
@@ -335,7 +361,11 @@ mod tests {
                 (sum(&|i| b[i] * sum(&|j| a(i, j) * ac(j))), 1.0 / 24.0),
             ];
             for (k, (got, want)) in conds.iter().enumerate() {
-                assert!((got - want).abs() < 1e-12, "{} condition {k}: {got} vs {want}", t.name);
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "{} condition {k}: {got} vs {want}",
+                    t.name
+                );
             }
         }
     }

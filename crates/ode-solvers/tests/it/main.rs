@@ -1,0 +1,7 @@
+//! Integration tests of the solver crate through its public API.
+
+mod accuracy;
+mod bad_input;
+mod convergence;
+mod events;
+mod properties;
