@@ -442,6 +442,10 @@ impl<T: Real> Stepper<T> for Dop853<T> {
         }
     }
 
+    fn dense_order(&self) -> u32 {
+        7
+    }
+
     fn dense_vectors(&self) -> usize {
         8
     }

@@ -218,6 +218,14 @@ impl<T: Real> Stepper<T> for ExplicitRk<T> {
         }
     }
 
+    fn dense_order(&self) -> u32 {
+        match self.tableau.interpolant {
+            Interpolant::Hermite => 3,
+            Interpolant::Dopri5 => 4,
+            Interpolant::ThetaPolynomial(_) => self.interp_degree as u32,
+        }
+    }
+
     fn dense_vectors(&self) -> usize {
         match self.tableau.interpolant {
             Interpolant::Hermite => 4,

@@ -128,6 +128,12 @@ pub trait Stepper<T: Real>: Clone + Send + Sync + 'static {
         ws: &mut Self::Workspace,
     ) -> StepReport;
 
+    /// Order of the dense output (the interpolant's error inside a step is O(h^(order+1))).
+    /// The default, cubic Hermite, has order 3.
+    fn dense_order(&self) -> u32 {
+        3
+    }
+
     /// Number of state-length vectors [`Stepper::dense_prepare`] writes.
     fn dense_vectors(&self) -> usize {
         4

@@ -71,3 +71,70 @@ fn fixed_step_methods_pass_round_trip_and_dense_checks() {
         }
     }
 }
+
+/// The kit rejects a method that is not what it claims: a perturbed RK4 (order 1 really) and
+/// a stepper whose dense output is linear interpolation.
+#[test]
+fn the_kit_catches_broken_methods() {
+    use ode_solvers::tableau::{Interpolant, Tableau};
+    use ode_solvers::{ErrorScale, OdeSystem, StepReport, Stepper};
+
+    static BAD_RK4: Tableau = Tableau {
+        name: "bad-rk4",
+        citation: "a mutant for this test",
+        order: 4,
+        error_order: None,
+        c: &[0.0, 0.5, 0.5, 1.0],
+        a: &[&[], &[0.5], &[0.0, 0.5], &[0.0, 0.0, 1.0]],
+        b: &[0.2, 0.3, 0.3, 0.2],
+        e: None,
+        interpolant: Interpolant::Hermite,
+    };
+    let e = testing::check_convergence_order(&ExplicitRk::<f64>::new(&BAD_RK4), 4).unwrap_err();
+    assert_eq!(e.check, "convergence order");
+
+    /// Dopri5 with linear interpolation inside steps.
+    #[derive(Clone)]
+    struct LinearDense(ExplicitRk<f64>);
+    impl Stepper<f64> for LinearDense {
+        type Workspace = <ExplicitRk<f64> as Stepper<f64>>::Workspace;
+        fn name(&self) -> &'static str {
+            "linear-dense"
+        }
+        fn order(&self) -> u32 {
+            5
+        }
+        fn error_order(&self) -> Option<u32> {
+            Some(4)
+        }
+        fn workspace(&self, dim: usize) -> Self::Workspace {
+            self.0.workspace(dim)
+        }
+        fn dense_order(&self) -> u32 {
+            4
+        }
+        fn step<S: OdeSystem<f64> + ?Sized>(
+            &self,
+            sys: &S,
+            t: f64,
+            h: f64,
+            y0: &[f64],
+            f0: &[f64],
+            y1: &mut [f64],
+            f1: &mut [f64],
+            scale: Option<ErrorScale<'_>>,
+            ws: &mut Self::Workspace,
+        ) -> StepReport {
+            self.0.step(sys, t, h, y0, f0, y1, f1, scale, ws)
+        }
+        fn dense_eval(&self, theta: f64, _h: f64, data: &[f64], out: &mut [f64]) {
+            let n = out.len();
+            for i in 0..n {
+                out[i] = (1.0 - theta) * data[i] + theta * data[n + i];
+            }
+        }
+    }
+    let e =
+        testing::check_dense_output(&LinearDense(ExplicitRk::new(&tableau::DOPRI5))).unwrap_err();
+    assert_eq!(e.check, "dense output");
+}
