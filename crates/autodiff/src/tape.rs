@@ -566,3 +566,38 @@ impl<T: Scalar> BackCtx<'_, T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ensure_shape_reuses_the_allocation() {
+        let mut m = DMatrix::<f64>::zeros(4, 5);
+        let ptr = m.as_ptr();
+        ensure_shape(&mut m, 5, 4);
+        assert_eq!(m.shape(), (5, 4));
+        assert_eq!(m.as_ptr(), ptr, "same element count: no reallocation");
+        ensure_shape(&mut m, 2, 3);
+        assert_eq!(m.as_ptr(), ptr, "shrinking keeps the buffer");
+        ensure_shape(&mut m, 4, 5);
+        assert_eq!(
+            m.as_ptr(),
+            ptr,
+            "growing back within capacity keeps the buffer"
+        );
+    }
+
+    #[test]
+    fn clear_keeps_pools_and_invalidates_vars() {
+        let mut t = Tape::<f64>::new();
+        let x = t.leaf_scalar(1.0);
+        let _ = t.exp(x);
+        t.clear();
+        assert!(t.is_empty());
+        assert_eq!(t.vals.len(), 2, "pooled values survive a clear");
+        let y = t.leaf_scalar(2.0);
+        assert_eq!(y.index(), 0);
+        assert_ne!(x.epoch, y.epoch);
+    }
+}

@@ -506,3 +506,25 @@ pub(crate) fn binary_backward<T: Scalar>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_shapes() {
+        assert_eq!(broadcast_shape("add", (3, 4), (1, 4)), Ok((3, 4)));
+        assert_eq!(broadcast_shape("add", (3, 1), (1, 4)), Ok((3, 4)));
+        assert_eq!(broadcast_shape("add", (1, 1), (2, 5)), Ok((2, 5)));
+        assert!(broadcast_shape("add", (3, 4), (2, 4)).is_err());
+    }
+
+    #[test]
+    fn sigmoid_and_softplus_do_not_overflow() {
+        assert_eq!(sigmoid(-1000.0f64), 0.0);
+        assert_eq!(sigmoid(1000.0f64), 1.0);
+        let mut y = [0.0f64; 2];
+        unary_forward(UnaryKind::Softplus, &[1000.0, -1000.0], &mut y);
+        assert_eq!(y, [1000.0, 0.0]);
+    }
+}

@@ -282,3 +282,53 @@ pub(crate) fn transpose_backward<T: Scalar>(a: usize, ctx: &mut BackCtx<'_, T>) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemm_matches_nalgebra_for_every_transpose_and_size() {
+        for (m, k, n) in [
+            (1, 1, 1),
+            (1, 7, 3),
+            (3, 2, 1),
+            (6, 6, 6),
+            (7, 9, 8),
+            (2, 8, 9),
+        ] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let a = DMatrix::<f64>::from_fn(
+                        if ta { k } else { m },
+                        if ta { m } else { k },
+                        |i, j| (i * 3 + j) as f64 - 2.5,
+                    );
+                    let b = DMatrix::<f64>::from_fn(
+                        if tb { n } else { k },
+                        if tb { k } else { n },
+                        |i, j| (i + 2 * j) as f64 * 0.5 - 1.0,
+                    );
+                    let oa = if ta { a.transpose() } else { a.clone() };
+                    let ob = if tb { b.transpose() } else { b.clone() };
+                    let mut c = DMatrix::from_element(m, n, 1.0);
+                    gemm(&mut c, &a, ta, &b, tb, 2.0);
+                    let expected = oa * ob + DMatrix::from_element(m, n, 2.0);
+                    assert!(
+                        (c - expected).amax() < 1e-12,
+                        "m {m} k {k} n {n} ta {ta} tb {tb}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dot_handles_remainders() {
+        for len in 0..11 {
+            let x: Vec<f64> = (0..len).map(|i| i as f64).collect();
+            let expected: f64 = x.iter().map(|v| v * v).sum();
+            assert_eq!(dot(&x, &x), expected);
+        }
+    }
+}
