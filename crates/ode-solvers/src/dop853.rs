@@ -10,7 +10,8 @@
 #![allow(clippy::excessive_precision)]
 
 use crate::erk::{combine, combine_zero};
-use crate::{ErrorScale, OdeSystem, PiController, Real, StepReport, Stepper};
+use crate::tableau::Interpolant;
+use crate::{ErrorScale, OdeSystem, PiController, Real, StepReport, Stepper, Tableau};
 
 /// Number of stages of a step (the 13th evaluation, at the new solution, is the next step's
 /// first stage).
@@ -195,6 +196,25 @@ pub(crate) const B: [f64; S] = [
     2.01365400804030348374776537501e-1,
     4.47106157277725905176885569043e-2,
 ];
+
+/// DOP853's twelve propagating stages as a [`Tableau`] (error weights: the fifth-order
+/// estimator), for code that needs the coefficients, such as differentiating through the
+/// steps. [`Dop853`] itself also uses the third-order estimator and its own dense output.
+pub const DOP853_TABLEAU: Tableau = Tableau {
+    name: "dop853",
+    citation: "J. R. Dormand, P. J. Prince, J. Comput. Appl. Math. 7 (1981) 67-75; Hairer's DOP853",
+    order: 8,
+    error_order: Some(7),
+    c: &[
+        C[0], C[1], C[2], C[3], C[4], C[5], C[6], C[7], C[8], C[9], C[10], C[11],
+    ],
+    a: &[
+        A[0], A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10], A[11],
+    ],
+    b: &B,
+    e: Some(&ER),
+    interpolant: Interpolant::Hermite,
+};
 
 /// Third-order estimator weights (b - b̂₃ uses these on stages 1, 9 and 12).
 const BHH: [(usize, f64); 3] = [
@@ -526,5 +546,7 @@ mod tests {
         assert!(ER.iter().sum::<f64>().abs() < 1e-13);
         let bhh: f64 = BHH.iter().map(|&(_, w)| w).sum();
         assert!((bhh - 1.0).abs() < 1e-13);
+        DOP853_TABLEAU.check().unwrap();
+        assert!(!DOP853_TABLEAU.is_fsal());
     }
 }

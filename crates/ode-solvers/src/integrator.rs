@@ -93,8 +93,9 @@ fn expand(
             out.extend_from_slice(v);
         }
     }
+    // +∞ is allowed: it leaves a component out of the error norm (a seminorm).
     for &v in out.iter() {
-        if !(v.is_finite() && v >= 0.0) {
+        if v.is_nan() || v < 0.0 {
             return Err(SolveError::InvalidTolerance { what, value: v });
         }
     }

@@ -51,7 +51,7 @@ pub mod tableau;
 pub mod testing;
 
 pub use controller::{initial_step, PiController};
-pub use dop853::{Dop853, Dop853Workspace};
+pub use dop853::{Dop853, Dop853Workspace, DOP853_TABLEAU};
 pub use erk::{ErkWorkspace, ExplicitRk, MAX_STAGES};
 pub use error::{SolveError, SolveFailure};
 pub use event::{Direction, Event};

@@ -3,6 +3,10 @@
 use crate::PiController;
 
 /// A tolerance: one value for every component, or one per component.
+///
+/// A component whose `atol` is `+∞` is left out of the error norm (its weight is infinite),
+/// which turns the norm into a seminorm: the adjoint method uses this to leave the parameter
+/// gradients out of the backward error control.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tolerance {
     /// The same tolerance for every component.

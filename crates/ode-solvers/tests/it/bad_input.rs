@@ -237,3 +237,27 @@ fn empty_span_returns_the_initial_state() {
     assert_eq!(sol.t, vec![1.0]);
     assert_eq!(sol.stats.nfe, 0);
 }
+
+#[test]
+fn infinite_tolerance_leaves_a_component_out_of_error_control() {
+    // The second component is wild but uncontrolled: the step sequence follows the first.
+    let sys = |_t: f64, y: &[f64], dy: &mut [f64]| {
+        dy[0] = -y[0];
+        dy[1] = 50.0 * (50.0 * y[0]).sin();
+    };
+    let semi = Options::default().atol(vec![1e-9, f64::INFINITY]);
+    let full = Options::default();
+    let a = Method::Dopri5
+        .solve(&sys, 0.0, 5.0, &[1.0, 0.0], &semi)
+        .unwrap();
+    let b = Method::Dopri5
+        .solve(&sys, 0.0, 5.0, &[1.0, 0.0], &full)
+        .unwrap();
+    assert!(
+        a.stats.accepted < b.stats.accepted,
+        "{} vs {}",
+        a.stats.accepted,
+        b.stats.accepted
+    );
+    assert!((a.y_final[0] - (-5.0f64).exp()).abs() < 1e-6);
+}

@@ -138,3 +138,11 @@ fn the_kit_catches_broken_methods() {
         testing::check_dense_output(&LinearDense(ExplicitRk::new(&tableau::DOPRI5))).unwrap_err();
     assert_eq!(e.check, "dense output");
 }
+
+/// DOP853's twelve stages run by the generic stepper converge at order 8 too (the tableau
+/// the adjoint crate differentiates through).
+#[test]
+fn dop853_tableau_runs_in_the_generic_stepper() {
+    let m = ExplicitRk::<f64>::new(&ode_solvers::DOP853_TABLEAU);
+    testing::check_convergence_order(&m, 8).unwrap();
+}
