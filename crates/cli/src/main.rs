@@ -38,7 +38,10 @@ fn main() -> ExitCode {
             }
             // One line: clap's first line carries the message.
             let msg = e.to_string();
-            eprintln!("{}", msg.lines().next().unwrap_or("error: invalid arguments"));
+            eprintln!(
+                "{}",
+                msg.lines().next().unwrap_or("error: invalid arguments")
+            );
             return ExitCode::from(2);
         }
     };

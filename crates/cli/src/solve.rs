@@ -90,10 +90,14 @@ pub(crate) fn run(args: &SolveArgs) -> Result<(), SolveCmdError> {
 
 /// Solves and renders the output as a string.
 pub(crate) fn render(args: &SolveArgs) -> Result<String, SolveCmdError> {
-    let p = problems::by_name(&args.problem).ok_or_else(|| SolveCmdError::UnknownProblem(args.problem.clone()))?;
+    let p = problems::by_name(&args.problem)
+        .ok_or_else(|| SolveCmdError::UnknownProblem(args.problem.clone()))?;
     let method: Method = args.method.parse()?;
     let t1 = args.t1.unwrap_or(p.t1);
-    let mut opts = Options::default().rtol(args.rtol).atol(args.atol).max_steps(args.max_steps);
+    let mut opts = Options::default()
+        .rtol(args.rtol)
+        .atol(args.atol)
+        .max_steps(args.max_steps);
     if let Some(dt) = args.dt {
         opts = opts.fixed_step(dt);
     }
@@ -102,14 +106,28 @@ pub(crate) fn render(args: &SolveArgs) -> Result<String, SolveCmdError> {
             return Err(SolveCmdError::Points(args.points));
         }
         let n = args.points - 1;
-        let ts: Vec<f64> = (0..=n).map(|i| if i == n { t1 } else { p.t0 + (t1 - p.t0) * i as f64 / n as f64 }).collect();
+        let ts: Vec<f64> = (0..=n)
+            .map(|i| {
+                if i == n {
+                    t1
+                } else {
+                    p.t0 + (t1 - p.t0) * i as f64 / n as f64
+                }
+            })
+            .collect();
         opts = opts.save_at(SaveAt::Times(ts));
     }
-    let sol: Solution<f64> = method.solve(&p.rhs, p.t0, t1, p.y0, &opts).map_err(|f| SolveCmdError::Solve(f.error))?;
+    let sol: Solution<f64> = method
+        .solve(&p.rhs, p.t0, t1, p.y0, &opts)
+        .map_err(|f| SolveCmdError::Solve(f.error))?;
     let mut out = String::new();
     match args.output {
         Output::Text => {
-            let _ = writeln!(out, "problem {} ({}), method {}", p.name, p.description, method);
+            let _ = writeln!(
+                out,
+                "problem {} ({}), method {}",
+                p.name, p.description, method
+            );
             let _ = writeln!(out, "t_final = {}", sol.t_final);
             let ys: Vec<String> = sol.y_final.iter().map(|v| format!("{v:.12e}")).collect();
             let _ = writeln!(out, "y_final = [{}]", ys.join(", "));
@@ -129,7 +147,11 @@ pub(crate) fn render(args: &SolveArgs) -> Result<String, SolveCmdError> {
                 t0: p.t0,
                 t_final: sol.t_final,
                 y_final: &sol.y_final,
-                statistics: Stats { nfe: sol.stats.nfe, accepted: sol.stats.accepted, rejected: sol.stats.rejected },
+                statistics: Stats {
+                    nfe: sol.stats.nfe,
+                    accepted: sol.stats.accepted,
+                    rejected: sol.stats.rejected,
+                },
             };
             out = serde_json::to_string(&report)?;
             out.push('\n');

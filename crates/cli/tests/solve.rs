@@ -3,13 +3,32 @@
 use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_neural-ode")).args(args).output().expect("runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    let out = Command::new(env!("CARGO_BIN_EXE_neural-ode"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
 
 #[test]
 fn json_output_has_the_final_state_and_statistics() {
-    let (code, out, err) = run(&["solve", "--problem", "exp-decay", "--method", "dop853", "--rtol", "1e-12", "--atol", "1e-14", "--output", "json"]);
+    let (code, out, err) = run(&[
+        "solve",
+        "--problem",
+        "exp-decay",
+        "--method",
+        "dop853",
+        "--rtol",
+        "1e-12",
+        "--atol",
+        "1e-14",
+        "--output",
+        "json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["problem"], "exp-decay");
@@ -23,7 +42,17 @@ fn json_output_has_the_final_state_and_statistics() {
 
 #[test]
 fn csv_output_is_the_trajectory() {
-    let (code, out, err) = run(&["solve", "--problem", "vdp", "--output", "csv", "--points", "21", "--t1", "2"]);
+    let (code, out, err) = run(&[
+        "solve",
+        "--problem",
+        "vdp",
+        "--output",
+        "csv",
+        "--points",
+        "21",
+        "--t1",
+        "2",
+    ]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "t,y0,y1");
@@ -34,14 +63,40 @@ fn csv_output_is_the_trajectory() {
 
 #[test]
 fn text_output_and_fixed_steps() {
-    let (code, out, err) = run(&["solve", "--problem", "lorenz", "--method", "rk4", "--dt", "0.001", "--t1", "1"]);
+    let (code, out, err) = run(&[
+        "solve",
+        "--problem",
+        "lorenz",
+        "--method",
+        "rk4",
+        "--dt",
+        "0.001",
+        "--t1",
+        "1",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("accepted = 1000"), "{out}");
-    let (code, out, _) = run(&["solve", "--problem", "arenstorf", "--method", "tsit5", "--rtol", "1e-10", "--atol", "1e-10"]);
+    let (code, out, _) = run(&[
+        "solve",
+        "--problem",
+        "arenstorf",
+        "--method",
+        "tsit5",
+        "--rtol",
+        "1e-10",
+        "--atol",
+        "1e-10",
+    ]);
     assert_eq!(code, 0);
     // One period of the Arenstorf orbit returns to x = 0.994.
     let line = out.lines().find(|l| l.starts_with("y_final")).unwrap();
-    let x: f64 = line.trim_start_matches("y_final = [").split(',').next().unwrap().parse().unwrap();
+    let x: f64 = line
+        .trim_start_matches("y_final = [")
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((x - 0.994).abs() < 1e-6, "{out}");
 }
 
