@@ -230,13 +230,15 @@ fn bench_mlp(c: &mut Criterion, name: &str, dims: &[usize], batch: usize) {
     );
 
     let mut group = c.benchmark_group(format!("autodiff/{name}/b{batch}"));
-    group.bench_function("forward", |b| {
+    group.bench_function("ours-forward_only", |b| {
         b.iter(|| forward(&mut fwd_tape, &mut params_fwd))
     });
-    group.bench_function("tape_fwd_bwd", |b| {
+    group.bench_function("ours-tape_fwd_bwd", |b| {
         b.iter(|| fwd_bwd(&mut tape, &mut params))
     });
-    group.bench_function("hand_fwd_bwd", |b| b.iter(|| hand.run(&mlp, &x, &cot)));
+    group.bench_function("hand_written_fwd_bwd", |b| {
+        b.iter(|| hand.run(&mlp, &x, &cot))
+    });
     group.finish();
 }
 

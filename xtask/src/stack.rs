@@ -37,7 +37,9 @@ pub fn check(metadata: &Value) -> Vec<String> {
         let name = p["name"].as_str().unwrap_or("?");
         let own = layer(name);
         if own.is_none() && !TOOLS.contains(&name) {
-            problems.push(format!("{name}: not in the layer table of xtask/src/stack.rs"));
+            problems.push(format!(
+                "{name}: not in the layer table of xtask/src/stack.rs"
+            ));
             continue;
         }
         for d in p["dependencies"].as_array().into_iter().flatten() {
@@ -52,9 +54,9 @@ pub fn check(metadata: &Value) -> Vec<String> {
                 continue;
             }
             match (own, layer(dep)) {
-                (Some(a), Some(b)) if b >= a => {
-                    problems.push(format!("{name} (layer {a}) depends on {dep} (layer {b}): dependencies must point down"))
-                }
+                (Some(a), Some(b)) if b >= a => problems.push(format!(
+                    "{name} (layer {a}) depends on {dep} (layer {b}): dependencies must point down"
+                )),
                 _ => {}
             }
         }
@@ -68,7 +70,10 @@ mod tests {
     use serde_json::json;
 
     fn pkg(name: &str, deps: &[&str]) -> Value {
-        let deps: Vec<Value> = deps.iter().map(|d| json!({"name": d, "path": format!("/w/{d}")})).collect();
+        let deps: Vec<Value> = deps
+            .iter()
+            .map(|d| json!({"name": d, "path": format!("/w/{d}")}))
+            .collect();
         json!({"name": name, "dependencies": deps})
     }
 
@@ -98,16 +103,37 @@ mod tests {
     #[test]
     fn the_workspace_obeys_the_stack() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
         let out = std::process::Command::new(cargo)
-            .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+            .args([
+                "metadata",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--offline",
+            ])
             .current_dir(&root)
             .output()
             .expect("cargo metadata runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let m: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let names: Vec<&str> = m["packages"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
-        assert!(names.contains(&"ode-solvers") && names.contains(&"adjoint"), "{names:?}");
+        let names: Vec<&str> = m["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"ode-solvers") && names.contains(&"adjoint"),
+            "{names:?}"
+        );
         let problems = check(&m);
         assert!(problems.is_empty(), "{problems:#?}");
     }
