@@ -1,0 +1,140 @@
+//! The adjoint method (paper, Algorithm 1, with several observation times): a backward solve
+//! of the augmented system `s = [z, a, a_θ, a_t]`.
+
+use std::cell::Cell;
+
+use ode_solvers::{Integrator, Options, Real, SaveAt, Stepper, Tolerance};
+
+use crate::error::error_time;
+use crate::odeint::{AdjointOptions, Gradients, Trajectory};
+use crate::{AdjointError, Dynamics, GradStats, Pass, PassStats, Result};
+
+/// Runs the backward pass of [`crate::GradMethod::Adjoint`].
+///
+/// From `t_N` back to `t_0`, interval by interval: at each `t_i` the reconstructed `z` is
+/// reset to the stored `z(t_i)`, `∂L/∂z(t_i)` is added into `a`, and `dL/dt_i = ∂L/∂z(t_i) ·
+/// f(z(t_i), t_i)` is subtracted from `a_t` (for `i ≥ 1`); then
+/// `ds/dt = [f, -aᵀ∂f/∂z, -aᵀ∂f/∂θ, -aᵀ∂f/∂t]` is solved to `t_{i-1}`. At `t_0`:
+/// `dL/dz0 = a + ∂L/∂z(t_0)`, `dL/dθ = a_θ`, `dL/dt_0 = a_t`.
+pub(crate) fn backsolve<T, D, M, B>(
+    traj: &Trajectory<'_, T, D, M, B>,
+    ao: &AdjointOptions,
+    dl_dz: &[T],
+) -> Result<Gradients<T>>
+where
+    T: Real,
+    D: Dynamics<T> + ?Sized,
+    M: Stepper<T>,
+    B: Stepper<T>,
+{
+    let dynamics = traj.dynamics;
+    let theta = &traj.theta[..];
+    let ts = &traj.ts;
+    let n = traj.dim;
+    let p = theta.len();
+    let len = 2 * n + p + 1;
+    let vjps = Cell::new(0usize);
+    let sys = |t: f64, s: &[T], ds: &mut [T]| {
+        let (z, rest) = s.split_at(n);
+        let a = &rest[..n];
+        let (dz, rest) = ds.split_at_mut(n);
+        let (da, rest) = rest.split_at_mut(n);
+        let (dth, dt) = rest.split_at_mut(p);
+        let at = dynamics.vjp(t, z, theta, a, dz, da, dth);
+        for v in da.iter_mut() {
+            *v = -*v;
+        }
+        for v in dth.iter_mut() {
+            *v = -*v;
+        }
+        dt[0] = -at;
+        vjps.set(vjps.get() + 1);
+    };
+
+    // Tolerances: z and a under error control; a_θ and a_t too unless the seminorm is asked
+    // for (weight +∞: atol = ∞ with rtol = 0, so that ∞·0 never appears).
+    let mut rtol = vec![ao.rtol; len];
+    let mut atol = vec![ao.atol; len];
+    if ao.seminorm {
+        for i in 2 * n..len {
+            rtol[i] = 0.0;
+            atol[i] = f64::INFINITY;
+        }
+    }
+    let mut opts = Options::default()
+        .rtol(Tolerance::PerComponent(rtol))
+        .atol(Tolerance::PerComponent(atol))
+        .max_steps(ao.max_steps)
+        .save_at(SaveAt::Final);
+    if let Some(dt) = ao.fixed_step.or(traj.fixed_step) {
+        opts = opts.fixed_step(dt);
+    }
+
+    let mut integ = Integrator::new(traj.backward_method.clone());
+    let nt = ts.len();
+    let mut s = vec![T::zero(); len];
+    let mut f = vec![T::zero(); n];
+    let mut dts = vec![0.0; nt];
+    let mut backward = PassStats::default();
+    for i in (1..nt).rev() {
+        let zi = &traj.zs[i * n..(i + 1) * n];
+        let gi = &dl_dz[i * n..(i + 1) * n];
+        // Reset z to the stored forward state; jump a by ∂L/∂z(t_i).
+        s[..n].copy_from_slice(zi);
+        for (a, &g) in s[n..2 * n].iter_mut().zip(gi) {
+            *a += g;
+        }
+        // dL/dt_i = ∂L/∂z(t_i) · f(z(t_i), t_i); a_t jumps by -dL/dt_i.
+        if gi.iter().any(|g| *g != T::zero()) {
+            dynamics.eval(ts[i], zi, theta, &mut f);
+            backward.nfe += 1;
+            let d: f64 = gi.iter().zip(&f).map(|(g, v)| (*g * *v).as_f64()).sum();
+            dts[i] = d;
+            s[len - 1] -= T::from_f64(d);
+        }
+        let sol = integ
+            .solve(&sys, ts[i], ts[i - 1], &s, &opts)
+            .map_err(|e| {
+                let t = error_time(&e.error, e.partial.t_final);
+                match dynamics.take_error() {
+                    Some(message) => AdjointError::Dynamics {
+                        pass: Pass::Backward,
+                        t,
+                        message,
+                    },
+                    None => AdjointError::Solve {
+                        pass: Pass::Backward,
+                        t,
+                        from: ts[i],
+                        to: ts[i - 1],
+                        source: e.error,
+                    },
+                }
+            })?;
+        backward.accepted += sol.stats.accepted;
+        backward.rejected += sol.stats.rejected;
+        s.copy_from_slice(&sol.y_final);
+    }
+    if let Some(message) = dynamics.take_error() {
+        return Err(AdjointError::Dynamics {
+            pass: Pass::Backward,
+            t: ts[0],
+            message,
+        });
+    }
+    backward.vjps = vjps.get();
+    let mut dz0 = s[n..2 * n].to_vec();
+    for (d, &g) in dz0.iter_mut().zip(&dl_dz[..n]) {
+        *d += g;
+    }
+    dts[0] = s[len - 1].as_f64();
+    Ok(Gradients {
+        dz0,
+        dtheta: s[2 * n..2 * n + p].to_vec(),
+        dts,
+        stats: GradStats {
+            backward,
+            ..GradStats::default()
+        },
+    })
+}

@@ -1,0 +1,401 @@
+//! `Direct` and `Checkpointed` gradients: backpropagation through the Runge–Kutta stages of
+//! every accepted step, with the step sizes as taken.
+//!
+//! One step of an explicit method with tableau `(c, A, b)` from `(t, y0)` with size `h` is
+//! ```text
+//! Y_i = y0 + h Σ_{j<i} a_ij k_j,   k_i = f(Y_i, t + c_i h, θ),   y1 = y0 + h Σ_i b_i k_i.
+//! ```
+//! Its reverse sweep, from the cotangent `ȳ1`:
+//! ```text
+//! k̄_i = h b_i ȳ1,  h̄ = Σ_i b_i k_i·ȳ1,  ȳ0 = ȳ1,
+//! for i = s-1 … 0:  (Ȳ_i, θ̄_i, T̄_i) = vjp of f at (Y_i, t + c_i h) with cotangent k̄_i,
+//!                   ȳ0 += Ȳ_i,  θ̄ += θ̄_i,  t̄ += T̄_i,  h̄ += c_i T̄_i,
+//!                   k̄_j += h a_ij Ȳ_i,  h̄ += a_ij k_j·Ȳ_i   (j < i).
+//! ```
+//! Within the interval `[t_{i-1}, t_i]` the steps start at `t_{i-1} + Σ_{j<k} h_j` with the
+//! `h_j` constants, except the last, `h_{m-1} = t_i - t_{m-1}`, which lands on `t_i`; so
+//! `dL/dt_{i-1} += Σ_k t̄_k - h̄_{m-1}` and `dL/dt_i += h̄_{m-1}`.
+
+use ode_solvers::{Real, Stepper, Tableau};
+
+use crate::odeint::{Gradients, Trajectory};
+use crate::{AdjointError, Dynamics, GradStats, Pass, PassStats, Result};
+
+/// The steps of one interval `[t_{i-1}, t_i]` and the states kept of them.
+#[derive(Debug, Clone)]
+pub(crate) struct Interval<T> {
+    /// Step boundaries: `times[0] = t_{i-1}`, `times[m] = t_i`.
+    pub(crate) times: Vec<f64>,
+    /// Positions (step indices, ascending, starting with 0, all `< m`) of the kept states.
+    pub(crate) positions: Vec<usize>,
+    /// The kept states, `positions.len() × dim`.
+    pub(crate) states: Vec<T>,
+}
+
+/// Records step times and thinned checkpoints during the forward pass (through an event
+/// function that sees every accepted step).
+pub(crate) struct Checkpoints<T> {
+    budget: usize,
+    dim: usize,
+    stride: usize,
+    global: usize,
+    interval: usize,
+    pos: Option<usize>,
+    times: Vec<Vec<f64>>,
+    /// (interval, position, global step index)
+    entries: Vec<(usize, usize, usize)>,
+    states: Vec<T>,
+}
+
+impl<T: Real> Checkpoints<T> {
+    pub(crate) fn new(budget: usize, dim: usize) -> Self {
+        Checkpoints {
+            budget,
+            dim,
+            stride: 1,
+            global: 0,
+            interval: 0,
+            pos: None,
+            times: Vec::new(),
+            entries: Vec::new(),
+            states: Vec::new(),
+        }
+    }
+
+    pub(crate) fn start_interval(&mut self, i: usize) {
+        self.interval = i;
+        self.pos = None;
+        self.times.push(Vec::new());
+    }
+
+    /// Called at the interval's start and after every accepted step.
+    pub(crate) fn see(&mut self, t: f64, y: &[T]) {
+        self.times[self.interval].push(t);
+        let pos = match self.pos {
+            None => {
+                self.pos = Some(0);
+                return;
+            }
+            Some(p) => p + 1,
+        };
+        self.pos = Some(pos);
+        self.global += 1;
+        if self.budget == 0 || !self.global.is_multiple_of(self.stride) {
+            return;
+        }
+        self.entries.push((self.interval, pos, self.global));
+        self.states.extend_from_slice(y);
+        if self.entries.len() > self.budget {
+            // Double the stride and keep the entries on it.
+            self.stride *= 2;
+            let n = self.dim;
+            let mut w = 0;
+            for r in 0..self.entries.len() {
+                if self.entries[r].2.is_multiple_of(self.stride) {
+                    self.entries[w] = self.entries[r];
+                    self.states.copy_within(r * n..(r + 1) * n, w * n);
+                    w += 1;
+                }
+            }
+            self.entries.truncate(w);
+            self.states.truncate(w * n);
+        }
+    }
+
+    /// Splits the record into intervals; each starts with its observed state.
+    pub(crate) fn finish(self, zs: &[T], ts: &[f64]) -> Vec<Interval<T>> {
+        let n = self.dim;
+        let mut out: Vec<Interval<T>> = self
+            .times
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut times)| {
+                let m = times.len() - 1;
+                times[m] = ts[i + 1];
+                Interval {
+                    times,
+                    positions: vec![0],
+                    states: zs[i * n..(i + 1) * n].to_vec(),
+                }
+            })
+            .collect();
+        for (r, &(i, pos, _)) in self.entries.iter().enumerate() {
+            let iv = &mut out[i];
+            if pos < iv.times.len() - 1 {
+                iv.positions.push(pos);
+                iv.states
+                    .extend_from_slice(&self.states[r * n..(r + 1) * n]);
+            }
+        }
+        out
+    }
+}
+
+/// A tableau's coefficients in `T`, and the buffers to replay and backpropagate one step.
+struct Replay<T> {
+    s: usize,
+    n: usize,
+    a: Vec<f64>,
+    b: Vec<f64>,
+    c: Vec<f64>,
+    /// Whether stage `i` influences `y1` (directly or through later stages).
+    needed: Vec<bool>,
+    k: Vec<T>,
+    ys: Vec<T>,
+    kbar: Vec<T>,
+    ybar_stage: Vec<T>,
+    f: Vec<T>,
+    thbar: Vec<T>,
+    nfe: usize,
+    vjps: usize,
+}
+
+fn dot<T: Real>(x: &[T], y: &[T]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| (*a * *b).as_f64()).sum()
+}
+
+impl<T: Real> Replay<T> {
+    fn new(tab: &Tableau, n: usize, p: usize) -> Self {
+        let s = tab.stages();
+        let mut a = vec![0.0; s * s];
+        for (i, row) in tab.a.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                a[i * s + j] = v;
+            }
+        }
+        let mut needed = vec![false; s];
+        for i in (0..s).rev() {
+            needed[i] = tab.b[i] != 0.0 || (i + 1..s).any(|j| needed[j] && a[j * s + i] != 0.0);
+        }
+        Replay {
+            s,
+            n,
+            a,
+            b: tab.b.to_vec(),
+            c: tab.c.to_vec(),
+            needed,
+            k: vec![T::zero(); s * n],
+            ys: vec![T::zero(); s * n],
+            kbar: vec![T::zero(); s * n],
+            ybar_stage: vec![T::zero(); n],
+            f: vec![T::zero(); n],
+            thbar: vec![T::zero(); p],
+            nfe: 0,
+            vjps: 0,
+        }
+    }
+
+    /// Computes the stage inputs `Y_i` and stages `k_i` of the step `(t, h, y0)`.
+    fn stages<D: Dynamics<T> + ?Sized>(&mut self, dy: &D, theta: &[T], t: f64, h: f64, y0: &[T]) {
+        let (s, n) = (self.s, self.n);
+        let ht = T::from_f64(h);
+        for i in 0..s {
+            if !self.needed[i] {
+                continue;
+            }
+            let (kdone, krest) = self.k.split_at_mut(i * n);
+            let yi = &mut self.ys[i * n..(i + 1) * n];
+            yi.copy_from_slice(y0);
+            for j in 0..i {
+                let aij = self.a[i * s + j];
+                if aij == 0.0 {
+                    continue;
+                }
+                let cj = ht * T::from_f64(aij);
+                for (o, &kv) in yi.iter_mut().zip(&kdone[j * n..(j + 1) * n]) {
+                    *o += cj * kv;
+                }
+            }
+            dy.eval(t + self.c[i] * h, yi, theta, &mut krest[..n]);
+            self.nfe += 1;
+        }
+    }
+
+    /// One step `y0 → y1`.
+    fn step<D: Dynamics<T> + ?Sized>(
+        &mut self,
+        dy: &D,
+        theta: &[T],
+        t: f64,
+        h: f64,
+        y0: &[T],
+        y1: &mut [T],
+    ) {
+        self.stages(dy, theta, t, h, y0);
+        let n = self.n;
+        let ht = T::from_f64(h);
+        y1.copy_from_slice(y0);
+        for i in 0..self.s {
+            if self.b[i] == 0.0 {
+                continue;
+            }
+            let ci = ht * T::from_f64(self.b[i]);
+            for (o, &kv) in y1.iter_mut().zip(&self.k[i * n..(i + 1) * n]) {
+                *o += ci * kv;
+            }
+        }
+    }
+
+    /// Backpropagates through the step `(t, h, y0)`: `ybar` holds `ȳ1` on entry and `ȳ0` on
+    /// exit; `θ̄` is accumulated into `dtheta`. Returns `(t̄, h̄)`.
+    #[allow(clippy::too_many_arguments)]
+    fn backprop<D: Dynamics<T> + ?Sized>(
+        &mut self,
+        dy: &D,
+        theta: &[T],
+        t: f64,
+        h: f64,
+        y0: &[T],
+        ybar: &mut [T],
+        dtheta: &mut [T],
+    ) -> (f64, f64) {
+        self.stages(dy, theta, t, h, y0);
+        let (s, n) = (self.s, self.n);
+        let ht = T::from_f64(h);
+        let mut hbar = 0.0;
+        let mut tbar = 0.0;
+        for i in 0..s {
+            let kb = &mut self.kbar[i * n..(i + 1) * n];
+            if self.b[i] == 0.0 {
+                kb.fill(T::zero());
+                continue;
+            }
+            let ci = ht * T::from_f64(self.b[i]);
+            for (o, &yb) in kb.iter_mut().zip(ybar.iter()) {
+                *o = ci * yb;
+            }
+            hbar += self.b[i] * dot(&self.k[i * n..(i + 1) * n], ybar);
+        }
+        for i in (0..s).rev() {
+            if !self.needed[i] {
+                continue;
+            }
+            let at = dy.vjp(
+                t + self.c[i] * h,
+                &self.ys[i * n..(i + 1) * n],
+                theta,
+                &self.kbar[i * n..(i + 1) * n],
+                &mut self.f,
+                &mut self.ybar_stage,
+                &mut self.thbar,
+            );
+            self.vjps += 1;
+            let at = at.as_f64();
+            tbar += at;
+            hbar += self.c[i] * at;
+            for (d, &v) in dtheta.iter_mut().zip(&self.thbar) {
+                *d += v;
+            }
+            for (o, &v) in ybar.iter_mut().zip(&self.ybar_stage) {
+                *o += v;
+            }
+            for j in 0..i {
+                let aij = self.a[i * s + j];
+                if aij == 0.0 {
+                    continue;
+                }
+                let cj = ht * T::from_f64(aij);
+                let (kbar_lo, _) = self.kbar.split_at_mut(i * n);
+                for (o, &v) in kbar_lo[j * n..(j + 1) * n].iter_mut().zip(&self.ybar_stage) {
+                    *o += cj * v;
+                }
+                hbar += aij * dot(&self.k[j * n..(j + 1) * n], &self.ybar_stage);
+            }
+        }
+        (tbar, hbar)
+    }
+}
+
+/// The backward pass of `Direct` and `Checkpointed`.
+pub(crate) fn backward<T, D, M, B>(
+    traj: &Trajectory<'_, T, D, M, B>,
+    intervals: &[Interval<T>],
+    tab: &Tableau,
+    dl_dz: &[T],
+) -> Result<Gradients<T>>
+where
+    T: Real,
+    D: Dynamics<T> + ?Sized,
+    M: Stepper<T>,
+    B: Stepper<T>,
+{
+    let dy = traj.dynamics;
+    let theta = &traj.theta[..];
+    let n = traj.dim;
+    let p = theta.len();
+    let nt = traj.ts.len();
+    let mut rp = Replay::<T>::new(tab, n, p);
+    let mut ybar = vec![T::zero(); n];
+    let mut dtheta = vec![T::zero(); p];
+    let mut dts = vec![0.0; nt];
+    let mut seg: Vec<T> = Vec::new();
+    let mut y1 = vec![T::zero(); n];
+    let mut backward = PassStats::default();
+    let mut segment_states = 0;
+    for i in (1..nt).rev() {
+        for (y, &g) in ybar.iter_mut().zip(&dl_dz[i * n..(i + 1) * n]) {
+            *y += g;
+        }
+        let iv = &intervals[i - 1];
+        let m = iv.times.len() - 1;
+        let mut tbar_sum = 0.0;
+        for (r, &start) in iv.positions.iter().enumerate().rev() {
+            let end = iv.positions.get(r + 1).copied().unwrap_or(m);
+            let len = end - start;
+            segment_states = segment_states.max(len);
+            // Recompute the segment's states from its checkpoint.
+            seg.resize(len * n, T::zero());
+            seg[..n].copy_from_slice(&iv.states[r * n..(r + 1) * n]);
+            for k in start..end - 1 {
+                let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
+                let l = k - start;
+                let (done, rest) = seg.split_at_mut((l + 1) * n);
+                rp.step(dy, theta, t, h, &done[l * n..], &mut y1);
+                rest[..n].copy_from_slice(&y1);
+                backward.accepted += 1;
+            }
+            for k in (start..end).rev() {
+                let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
+                let l = k - start;
+                let (tbar, hbar) = rp.backprop(
+                    dy,
+                    theta,
+                    t,
+                    h,
+                    &seg[l * n..(l + 1) * n],
+                    &mut ybar,
+                    &mut dtheta,
+                );
+                tbar_sum += tbar;
+                if k == m - 1 {
+                    dts[i] += hbar;
+                    tbar_sum -= hbar;
+                }
+                backward.accepted += 1;
+            }
+        }
+        dts[i - 1] += tbar_sum;
+        if let Some(message) = dy.take_error() {
+            return Err(AdjointError::Dynamics {
+                pass: Pass::Backward,
+                t: traj.ts[i - 1],
+                message,
+            });
+        }
+    }
+    for (y, &g) in ybar.iter_mut().zip(&dl_dz[..n]) {
+        *y += g;
+    }
+    backward.nfe = rp.nfe;
+    backward.vjps = rp.vjps;
+    Ok(Gradients {
+        dz0: ybar,
+        dtheta,
+        dts,
+        stats: GradStats {
+            backward,
+            segment_states,
+            ..GradStats::default()
+        },
+    })
+}

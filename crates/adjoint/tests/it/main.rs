@@ -1,0 +1,7 @@
+//! Integration tests of the adjoint crate (one binary).
+
+mod common;
+mod errors;
+mod linear;
+mod mlp;
+mod props;
