@@ -190,14 +190,14 @@ impl<T: Real, D: ?Sized, M, B> std::fmt::Debug for Trajectory<'_, T, D, M, B> {
 /// ```
 /// use adjoint::{odeint, GradMethod, Linear};
 /// use ode_solvers::{tableau, ExplicitRk, Options};
-/// // dz/dt = -z, L = z(1): dL/dz0 = e^{-1}, dL/dθ = -e^{-1}, dL/dt1 = -e^{-1}.
+/// // dz/dt = θz with θ = -1, z0 = 1, L = z(1) = e^θ: dL/dz0 = dL/dθ = e^{-1}, dL/dt1 = -e^{-1}.
 /// let lin = Linear::new(1);
 /// let traj = odeint(&lin, &[1.0], &[-1.0], &[0.0, 1.0],
 ///     ExplicitRk::new(&tableau::DOPRI5), &Options::default().rtol(1e-10).atol(1e-12),
 ///     GradMethod::direct())?;
 /// let g = traj.backward(&[0.0, 1.0])?;
 /// let e = (-1.0f64).exp();
-/// assert!((g.dz0[0] - e).abs() < 1e-9 && (g.dtheta[0] + e).abs() < 1e-9);
+/// assert!((g.dz0[0] - e).abs() < 1e-9 && (g.dtheta[0] - e).abs() < 1e-9);
 /// assert!((g.dts[1] + e).abs() < 1e-9 && (g.dts[0] - e).abs() < 1e-9);
 /// # Ok::<(), adjoint::AdjointError>(())
 /// ```
