@@ -1,0 +1,106 @@
+//! Elementwise activation functions.
+
+use autodiff::{Scalar, Tape, Var};
+use serde::{Deserialize, Serialize};
+
+/// An elementwise nonlinearity, usable on a tape ([`Activation::apply`]) and as plain scalar
+/// functions with their derivatives (for hand-written products).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Activation {
+    /// `x`.
+    Identity,
+    /// `tanh x`.
+    Tanh,
+    /// `max(x, 0)`.
+    Relu,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `ln(1 + e^x)`.
+    Softplus,
+    /// `x` for `x > 0`, `alpha (e^x - 1)` otherwise.
+    Elu(f64),
+    /// `x³` (the input map of the paper's spiral dynamics, `f(y) = MLP(y³)`).
+    Cube,
+}
+
+impl Activation {
+    /// Records the activation of `x` on `tape`.
+    pub fn apply<T: Scalar>(self, tape: &mut Tape<T>, x: Var) -> Var {
+        match self {
+            Activation::Identity => x,
+            Activation::Tanh => tape.tanh(x),
+            Activation::Relu => tape.relu(x),
+            Activation::Sigmoid => tape.sigmoid(x),
+            Activation::Softplus => tape.softplus(x),
+            Activation::Elu(a) => tape.elu(x, T::cast(a)),
+            Activation::Cube => tape.powi(x, 3),
+        }
+    }
+
+    /// The activation of a scalar.
+    #[inline]
+    pub fn eval<T: Scalar>(self, x: T) -> T {
+        match self {
+            Activation::Identity => x,
+            Activation::Tanh => x.tanh(),
+            Activation::Relu => {
+                if x > T::zero() {
+                    x
+                } else {
+                    T::zero()
+                }
+            }
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Softplus => {
+                // ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|), overflow-free.
+                let m = if x > T::zero() { x } else { T::zero() };
+                m + (-x.abs()).exp().ln_1p()
+            }
+            Activation::Elu(a) => {
+                if x > T::zero() {
+                    x
+                } else {
+                    T::cast(a) * x.exp_m1()
+                }
+            }
+            Activation::Cube => x * x * x,
+        }
+    }
+
+    /// The derivative at `x`, given also `y = eval(x)` (cheaper for tanh and sigmoid).
+    #[inline]
+    pub fn deriv<T: Scalar>(self, x: T, y: T) -> T {
+        match self {
+            Activation::Identity => T::one(),
+            Activation::Tanh => T::one() - y * y,
+            Activation::Relu => {
+                if x > T::zero() {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            }
+            Activation::Sigmoid => y * (T::one() - y),
+            Activation::Softplus => sigmoid(x),
+            Activation::Elu(a) => {
+                if x > T::zero() {
+                    T::one()
+                } else {
+                    y + T::cast(a)
+                }
+            }
+            Activation::Cube => T::cast(3.0) * x * x,
+        }
+    }
+}
+
+#[inline]
+fn sigmoid<T: Scalar>(x: T) -> T {
+    if x >= T::zero() {
+        T::one() / (T::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::one() + e)
+    }
+}

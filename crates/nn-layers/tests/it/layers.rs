@@ -1,0 +1,285 @@
+//! Every layer's gradient against central finite differences (f64), both bindings, and the
+//! parameter layout.
+
+use autodiff::Tape;
+use nn_layers::{
+    init_params, Activation, Binding, ConcatLinear, ConcatSquash, Init, Layer, Linear, MlpConfig,
+    NnError, ParamLayout, ParamVars, TimeInput, TimeLayer,
+};
+use proptest::prelude::*;
+
+use crate::common::{assert_grad_close, fd_grad, irregular};
+
+/// A network under test: records output from (params, t, x).
+type Net<'a> = dyn Fn(&mut Tape<f64>, &ParamVars, autodiff::Var, autodiff::Var) -> nn_layers::Result<autodiff::Var>
+    + 'a;
+
+/// Checks d(Σ w∘y)/d(θ, x, t) against FD, for both bindings.
+fn check_net(net: &Net<'_>, layout: &ParamLayout, batch: usize, din: usize) {
+    let mut theta = vec![0.0; layout.len()];
+    init_params(layout, &mut theta, 11).unwrap();
+    // Non-zero biases so that every term matters.
+    for (i, v) in theta.iter_mut().enumerate() {
+        *v += 0.05 * ((i as f64) * 0.3).cos();
+    }
+    let x = irregular(batch * din, 0.4);
+    let t0 = 0.37;
+    let value = |th: &[f64], x: &[f64], t: f64| -> (f64, Vec<f64>) {
+        let mut tape = Tape::new();
+        tape.set_recording(false);
+        let mut p = ParamVars::new();
+        p.bind(&mut tape, layout, th, Binding::PerTensor).unwrap();
+        let xv = tape.constant_from_slice(batch, din, x).unwrap();
+        let tv = tape.constant_scalar(t);
+        let y = net(&mut tape, &p, tv, xv).unwrap();
+        let w = irregular(y.len(), 1.9);
+        (tape.value(y).iter().zip(&w).map(|(a, b)| a * b).sum(), w)
+    };
+    for binding in [Binding::PerTensor, Binding::Flat] {
+        let mut tape = Tape::new();
+        let mut p = ParamVars::new();
+        p.bind(&mut tape, layout, &theta, binding).unwrap();
+        let xv = tape.leaf_from_slice(batch, din, &x).unwrap();
+        let tv = tape.leaf_scalar(t0);
+        let y = net(&mut tape, &p, tv, xv).unwrap();
+        let (_, w) = value(&theta, &x, t0);
+        tape.backward_with_slice(y, &w).unwrap();
+        let mut g_theta = vec![0.0; theta.len()];
+        p.grads_to_flat(&tape, layout, &mut g_theta).unwrap();
+        let mut g_x = vec![0.0; x.len()];
+        tape.grad_to_slice(xv, &mut g_x).unwrap();
+        let mut g_t = [0.0];
+        tape.grad_to_slice(tv, &mut g_t).unwrap();
+
+        let fd_theta = fd_grad(&mut |th| value(th, &x, t0).0, &theta);
+        let fd_x = fd_grad(&mut |xx| value(&theta, xx, t0).0, &x);
+        let fd_t = fd_grad(&mut |tt| value(&theta, &x, tt[0]).0, &[t0]);
+        assert_grad_close("theta", &g_theta, &fd_theta, 1e-6);
+        assert_grad_close("x", &g_x, &fd_x, 1e-6);
+        assert!(
+            (g_t[0] - fd_t[0]).abs() < 1e-6 * fd_t[0].abs().max(1.0),
+            "t: {} vs {}",
+            g_t[0],
+            fd_t[0]
+        );
+    }
+}
+
+#[test]
+fn linear_gradient_matches_fd() {
+    let mut layout = ParamLayout::new();
+    let l = Linear::new(&mut layout, "fc", 3, 4, true).unwrap();
+    check_net(&|tape, p, _t, x| l.forward(tape, p, x), &layout, 5, 3);
+    let mut layout = ParamLayout::new();
+    let l = Linear::new(&mut layout, "fc", 3, 2, false).unwrap();
+    check_net(&|tape, p, _t, x| l.forward(tape, p, x), &layout, 2, 3);
+}
+
+#[test]
+fn mlp_gradients_match_fd_for_every_activation_and_time_mode() {
+    for act in [
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Softplus,
+        Activation::Elu(1.0),
+        Activation::Relu,
+    ] {
+        for time in [TimeInput::None, TimeInput::Concat, TimeInput::ConcatSquash] {
+            let cfg = MlpConfig::new(&[3, 6, 5, 2], act)
+                .with_time(time)
+                .with_input_activation(Activation::Cube)
+                .with_final_activation(Activation::Tanh);
+            let mut layout = ParamLayout::new();
+            let mlp = cfg.build(&mut layout, "net").unwrap();
+            check_net(&|tape, p, t, x| mlp.forward_t(tape, p, t, x), &layout, 4, 3);
+        }
+    }
+}
+
+#[test]
+fn time_layers_match_fd_and_their_formulas() {
+    let mut layout = ParamLayout::new();
+    let cl = ConcatLinear::new(&mut layout, "c", 2, 3).unwrap();
+    check_net(&|tape, p, t, x| cl.forward_t(tape, p, t, x), &layout, 3, 2);
+    let mut layout = ParamLayout::new();
+    let cs = ConcatSquash::new(&mut layout, "s", 2, 3).unwrap();
+    check_net(&|tape, p, t, x| cs.forward_t(tape, p, t, x), &layout, 3, 2);
+
+    // ConcatSquash by hand: (xW + b)·σ(t w_g + b_g) + t c, one sample, one output.
+    let mut layout = ParamLayout::new();
+    let cs = ConcatSquash::new(&mut layout, "s", 1, 1).unwrap();
+    let theta = [2.0, 0.5, 0.3, -0.1, 0.7]; // W, b, w_g, b_g, c
+    let (x, t) = (1.5, 2.0);
+    let mut tape = Tape::new();
+    let mut p = ParamVars::new();
+    p.bind(&mut tape, &layout, &theta, Binding::PerTensor)
+        .unwrap();
+    let xv = tape.constant_scalar(x);
+    let tv = tape.constant_scalar(t);
+    let y = cs.forward_t(&mut tape, &p, tv, xv).unwrap();
+    let sig = 1.0 / (1.0 + (-(0.3 * t - 0.1f64)).exp());
+    let want = (2.0 * x + 0.5) * sig + 0.7 * t;
+    assert!((tape.value(y)[0] - want).abs() < 1e-14);
+
+    // ConcatLinear: t multiplies row 0 of the weight.
+    let mut layout = ParamLayout::new();
+    let cl = ConcatLinear::new(&mut layout, "c", 1, 1).unwrap();
+    let theta = [3.0, 2.0, 0.5]; // W = [w_t; w_x], b
+    let mut tape = Tape::new();
+    p.bind(&mut tape, &layout, &theta, Binding::PerTensor)
+        .unwrap();
+    let xv = tape.constant_scalar(x);
+    let tv = tape.constant_scalar(t);
+    let y = cl.forward_t(&mut tape, &p, tv, xv).unwrap();
+    assert_eq!(tape.value(y)[0], 3.0 * t + 2.0 * x + 0.5);
+}
+
+#[test]
+fn layout_order_names_and_errors() {
+    let cfg = MlpConfig::new(&[2, 50, 2], Activation::Tanh);
+    let mut layout = ParamLayout::new();
+    cfg.build(&mut layout, "net").unwrap();
+    let names: Vec<_> = layout
+        .specs()
+        .iter()
+        .map(|s| (s.name.as_str(), s.rows, s.cols, s.offset))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("net.0.weight", 2, 50, 0),
+            ("net.0.bias", 1, 50, 100),
+            ("net.2.weight", 50, 2, 150),
+            ("net.2.bias", 1, 2, 250),
+        ]
+    );
+    assert_eq!(layout.len(), 252);
+    assert!(matches!(
+        cfg.build(&mut layout, "net"),
+        Err(NnError::DuplicateParam { .. })
+    ));
+    assert!(matches!(
+        MlpConfig::new(&[2], Activation::Tanh).build(&mut ParamLayout::new(), "x"),
+        Err(NnError::Config { .. })
+    ));
+    let theta = vec![0.0; 3];
+    assert!(matches!(
+        layout.slice(&theta, "net.0.bias"),
+        Err(NnError::LengthMismatch { .. })
+    ));
+    let theta = vec![0.0; layout.len()];
+    assert!(matches!(
+        layout.slice(&theta, "nope"),
+        Err(NnError::UnknownParam { .. })
+    ));
+
+    // Wrong input width and a missing time input are typed errors.
+    let mut layout = ParamLayout::new();
+    let mlp = MlpConfig::new(&[2, 3, 2], Activation::Tanh)
+        .with_time(TimeInput::Concat)
+        .build(&mut layout, "f")
+        .unwrap();
+    let mut tape = Tape::<f64>::new();
+    let mut p = ParamVars::new();
+    p.bind(
+        &mut tape,
+        &layout,
+        &vec![0.0; layout.len()],
+        Binding::PerTensor,
+    )
+    .unwrap();
+    let x = tape.constant_fill(1, 3, 1.0);
+    let t = tape.constant_scalar(0.0);
+    assert!(matches!(
+        mlp.forward_t(&mut tape, &p, t, x),
+        Err(NnError::InputWidth { .. })
+    ));
+    let x = tape.constant_fill(1, 2, 1.0);
+    assert!(matches!(
+        mlp.forward(&mut tape, &p, x),
+        Err(NnError::MissingTime)
+    ));
+}
+
+#[test]
+fn init_is_reproducible_and_has_the_right_scale() {
+    let mut layout = ParamLayout::new();
+    layout
+        .add("a", 200, 300, Init::GlorotUniform, (200, 300))
+        .unwrap();
+    layout
+        .add("b", 200, 300, Init::GlorotNormal, (200, 300))
+        .unwrap();
+    layout
+        .add("c", 200, 300, Init::HeNormal, (200, 300))
+        .unwrap();
+    layout
+        .add("d", 200, 300, Init::HeUniform, (200, 300))
+        .unwrap();
+    layout.add("e", 1, 300, Init::Zeros, (200, 300)).unwrap();
+    layout
+        .add("f", 100, 100, Init::Normal { std: 0.5 }, (1, 1))
+        .unwrap();
+    let mut a = vec![0.0f64; layout.len()];
+    let mut b = vec![1.0f64; layout.len()];
+    init_params(&layout, &mut a, 5).unwrap();
+    init_params(&layout, &mut b, 5).unwrap();
+    assert_eq!(a, b);
+    init_params(&layout, &mut b, 6).unwrap();
+    assert_ne!(a, b);
+    let std = |name: &str| {
+        let s = layout.slice(&a, name).unwrap();
+        let m = s.iter().sum::<f64>() / s.len() as f64;
+        (s.iter().map(|x| (x - m).powi(2)).sum::<f64>() / s.len() as f64).sqrt()
+    };
+    let glorot = (2.0 / 500.0f64).sqrt();
+    let he = (2.0 / 200.0f64).sqrt();
+    for (name, want) in [
+        ("a", glorot),
+        ("b", glorot),
+        ("c", he),
+        ("d", he),
+        ("f", 0.5),
+    ] {
+        assert!(
+            (std(name) / want - 1.0).abs() < 0.03,
+            "{name}: {} vs {want}",
+            std(name)
+        );
+    }
+    assert!(layout.slice(&a, "e").unwrap().iter().all(|&x| x == 0.0));
+    // f32 draws are the f64 draws rounded.
+    let mut c = vec![0.0f32; layout.len()];
+    init_params(&layout, &mut c, 5).unwrap();
+    assert!(a.iter().zip(&c).all(|(&x, &y)| (x as f32) == y));
+    // Adding a tensor at the end leaves earlier ones unchanged.
+    let mut bigger = layout.clone();
+    bigger.add("g", 3, 3, Init::GlorotUniform, (3, 3)).unwrap();
+    let mut d = vec![0.0f64; bigger.len()];
+    init_params(&bigger, &mut d, 5).unwrap();
+    assert_eq!(&d[..a.len()], &a[..]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// Writing a tensor through its named slice and reading it back round-trips, and tensors
+    /// tile the flat vector in registration order.
+    #[test]
+    fn named_slices_tile_the_flat_vector(shapes in proptest::collection::vec((1usize..5, 1usize..5), 1..6)) {
+        let mut layout = ParamLayout::new();
+        for (i, &(r, c)) in shapes.iter().enumerate() {
+            layout.add(&format!("t{i}"), r, c, Init::Zeros, (r, c)).unwrap();
+        }
+        let mut theta = vec![0.0f64; layout.len()];
+        let mut offset = 0;
+        for (i, s) in layout.specs().iter().enumerate() {
+            prop_assert_eq!(s.offset, offset);
+            offset += s.len();
+            layout.slice_mut(&mut theta, &format!("t{i}")).unwrap().fill(i as f64);
+        }
+        prop_assert_eq!(offset, layout.len());
+        for (i, s) in layout.specs().iter().enumerate() {
+            prop_assert!(theta[s.range()].iter().all(|&x| x == i as f64));
+        }
+    }
+}

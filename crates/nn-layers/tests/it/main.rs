@@ -1,0 +1,8 @@
+//! Integration tests of nn-layers (one binary).
+
+mod common;
+mod dynamics;
+mod files;
+mod layers;
+mod losses;
+mod optim;
