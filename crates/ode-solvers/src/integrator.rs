@@ -322,6 +322,12 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 value: opts.min_step,
             });
         }
+        if opts.norm_groups == 0 || !n.is_multiple_of(opts.norm_groups) {
+            return Err(SolveError::InvalidOption {
+                what: "norm_groups",
+                value: opts.norm_groups as f64,
+            });
+        }
         if opts.max_steps == 0 {
             return Err(SolveError::InvalidOption {
                 what: "max_steps",
@@ -455,6 +461,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 let scale = ErrorScale {
                     atol: &self.atol,
                     rtol: &self.rtol,
+                    groups: 1,
                 };
                 run.stats.nfe += 1;
                 initial_step(
@@ -532,6 +539,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             let scale = ErrorScale {
                 atol: &self.atol,
                 rtol: &self.rtol,
+                groups: opts.norm_groups,
             };
             let rep = self.method.step(
                 sys,

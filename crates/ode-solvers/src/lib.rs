@@ -33,6 +33,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod batch;
 mod controller;
 mod dop853;
 mod erk;
@@ -50,6 +51,7 @@ pub mod tableau;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use batch::{BatchMode, BatchSolution, BatchSystem};
 pub use controller::{initial_step, PiController};
 pub use dop853::{Dop853, Dop853Workspace, DOP853_TABLEAU};
 pub use erk::{ErkWorkspace, ExplicitRk, MAX_STAGES};

@@ -80,6 +80,10 @@ pub struct Options {
     pub tstops: Vec<f64>,
     /// Keep the whole dense solution ([`crate::Solution::dense`]) to query afterwards.
     pub dense: bool,
+    /// Take the error norm over this many equal blocks of the state separately and use the
+    /// largest (default 1: the whole state). Shared-step batch solves set it to the number of
+    /// samples; see [`crate::ErrorScale`].
+    pub norm_groups: usize,
 }
 
 impl Default for Options {
@@ -96,6 +100,7 @@ impl Default for Options {
             save_at: SaveAt::Final,
             tstops: Vec::new(),
             dense: false,
+            norm_groups: 1,
         }
     }
 }

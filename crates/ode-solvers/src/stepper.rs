@@ -21,12 +21,18 @@ pub struct StepReport {
 
 /// The weights of the error norm: `sk_i = atol_i + rtol_i · max(|y0_i|, |y1_i|)` and
 /// `err = sqrt(mean_i (e_i / sk_i)²)` (Hairer, Nørsett, Wanner I, §II.4).
+///
+/// With `groups = G > 1` the state is `G` equal blocks (the samples of a shared-step batch)
+/// and the norm is the largest of the blocks' RMS norms, so every sample meets the tolerance
+/// on its own. A stepper that computes its norm itself uses [`ErrorScale::combine`].
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorScale<'a> {
     /// Absolute tolerance per component.
     pub atol: &'a [f64],
     /// Relative tolerance per component.
     pub rtol: &'a [f64],
+    /// Number of equal blocks the norm is taken over separately (0 or 1: the whole state).
+    pub groups: usize,
 }
 
 impl ErrorScale<'_> {
@@ -36,16 +42,43 @@ impl ErrorScale<'_> {
         self.atol[i] + self.rtol[i] * a.as_f64().abs().max(b.as_f64().abs())
     }
 
-    /// The RMS norm of the local error `e` of a step from `y0` to `y1`.
+    /// The RMS norm of the local error `e` of a step from `y0` to `y1` (the largest block
+    /// norm when `groups > 1`).
     pub fn rms<T: Real>(&self, e: &[T], y0: &[T], y1: &[T]) -> f64 {
         let n = e.len();
         assert!(y0.len() == n && y1.len() == n && self.atol.len() == n && self.rtol.len() == n);
-        let mut acc = 0.0;
-        for i in 0..n {
-            let r = e[i].as_f64() / self.weight(i, y0[i], y1[i]);
-            acc += r * r;
+        let g = self.groups.max(1);
+        let block = n / g;
+        let mut worst: f64 = 0.0;
+        for b in 0..g {
+            let mut acc = 0.0;
+            for i in b * block..(b + 1) * block {
+                let r = e[i].as_f64() / self.weight(i, y0[i], y1[i]);
+                acc += r * r;
+            }
+            let v = (acc / block.max(1) as f64).sqrt();
+            // NaN must win so that the step is rejected.
+            if v.is_nan() || v > worst {
+                worst = v;
+            }
         }
-        (acc / n.max(1) as f64).sqrt()
+        worst
+    }
+
+    /// Combines per-component values into the norm: `f(i)` returns the squared scaled error
+    /// contribution of component `i`; the result is `sqrt(mean)` over the whole state, or the
+    /// largest block value when `groups > 1`. For steppers with their own norm (DOP853).
+    pub fn combine(&self, n: usize, mut f: impl FnMut(std::ops::Range<usize>) -> f64) -> f64 {
+        let g = self.groups.max(1);
+        let block = n / g;
+        let mut worst: f64 = 0.0;
+        for b in 0..g {
+            let v = f(b * block..(b + 1) * block);
+            if v.is_nan() || v > worst {
+                worst = v;
+            }
+        }
+        worst
     }
 }
 

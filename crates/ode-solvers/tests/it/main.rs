@@ -2,6 +2,7 @@
 
 mod accuracy;
 mod bad_input;
+mod batch;
 mod convergence;
 mod events;
 mod properties;
