@@ -101,15 +101,31 @@ fn main() {
             ("Checkpointed(8)".to_string(), GradMethod::checkpointed(8)),
         ] {
             // Warm the tape first so its pools are not counted.
-            let warm = odeint(&f, &z0, &theta, &[0.0, 0.01], ExplicitRk::new(&tableau::RK4), &opts, gm)
-                .unwrap();
+            let warm = odeint(
+                &f,
+                &z0,
+                &theta,
+                &[0.0, 0.01],
+                ExplicitRk::new(&tableau::RK4),
+                &opts,
+                gm,
+            )
+            .unwrap();
             let _ = warm.backward(&vec![1.0; 2 * batch * dim]).unwrap();
             drop(warm);
             let base = CURRENT.load(Ordering::Relaxed);
             PEAK.store(base, Ordering::Relaxed);
             let start = Instant::now();
-            let traj =
-                odeint(&f, &z0, &theta, &ts, ExplicitRk::new(&tableau::RK4), &opts, gm).unwrap();
+            let traj = odeint(
+                &f,
+                &z0,
+                &theta,
+                &ts,
+                ExplicitRk::new(&tableau::RK4),
+                &opts,
+                gm,
+            )
+            .unwrap();
             let mut dl = vec![0.0; 2 * batch * dim];
             dl[batch * dim..].fill(1.0);
             let g = traj.backward(&dl).unwrap();
