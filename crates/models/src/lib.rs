@@ -1,4 +1,6 @@
-//! Neural ODE models and training loops.
+//! Neural ODE models, built-in data sets and training loops.
 //!
-//! This crate sits at the top of the library stack (see ARCHITECTURE.md and issue 6). It has
-//! no public items yet.
+//! - [`spiral`]: the spiral task of the paper's introductory demonstration (built-in data).
+#![deny(missing_docs)]
+
+pub mod spiral;
