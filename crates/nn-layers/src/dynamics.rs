@@ -10,8 +10,11 @@
 //!   sweeps backward once, giving `aᵀ∂f/∂z`, `aᵀ∂f/∂θ` and `aᵀ∂f/∂t` together. The tape lives in
 //!   a `RefCell` and is cleared and reused per call, so a warm call allocates nothing in the tape.
 //! * [`MlpDynamics`] is a hand-written forward and backward pass for a time-independent [`Mlp`]
-//!   (the paper's spiral dynamics `MLP(y³)`), with preallocated buffers and no tape at all. It is
-//!   the faster choice at small sizes (see docs/benchmarks.md, `## nn-layers`).
+//!   (the paper's spiral dynamics `MLP(y³)`), with preallocated buffers and no tape at all.
+//!   Measured, it is *not* faster than the tape: about the same at the spiral's size and about
+//!   4x slower at batch 128, where the tape uses gemm (docs/benchmarks.md, `## nn-layers`). Use
+//!   [`NetDynamics`]; `MlpDynamics` stays as an independent check of the tape's products and as
+//!   the template for a hand-written product.
 //!
 //! Neither can fail on shapes once constructed; a failure inside the network (which would be a
 //! bug) writes NaN into the outputs and is reported by [`Dynamics::take_error`], as the trait's
@@ -87,7 +90,8 @@ impl<T: Scalar, N: TimeLayer<T>> NetDynamics<T, N> {
         Ok(d)
     }
 
-    /// Chooses how `θ` is put on the tape (default [`Binding::PerTensor`], the faster one).
+    /// Chooses how `θ` is put on the tape (default [`Binding::PerTensor`], measured faster than
+    /// [`Binding::Flat`] for every size benchmarked).
     pub fn with_binding(mut self, binding: Binding) -> Self {
         self.binding = binding;
         self

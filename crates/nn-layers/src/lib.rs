@@ -6,13 +6,13 @@
 //!   [`adjoint`] crate. A [`ParamLayout`] names its slices ([`ParamSpec`]: name, shape, offset),
 //!   in the order layers were built; gradients come back in the same layout.
 //! * **Layers** ([`Linear`], [`Mlp`], the time-conditioned [`ConcatLinear`] and
-//!   [`ConcatSquash`]) register their tensors in a layout when built and hold only
+//!   [`ConcatSquash`], and the normalizations [`GroupNorm`] and [`BatchNorm`]) register their tensors in a layout when built and hold only
 //!   [`ParamId`]s. They record on an [`autodiff::Tape`] ([`Layer::forward`],
 //!   [`TimeLayer::forward_t`]) reading their tensors from a [`ParamVars`], which binds `θ` to
 //!   the tape (one leaf per tensor, or `θ` as one leaf; see [`Binding`]).
 //! * **Dynamics**: [`NetDynamics`] makes any time-conditioned network the right-hand side of a
 //!   neural ODE ([`adjoint::Dynamics`]); [`MlpDynamics`] does the same for an [`Mlp`] with a
-//!   hand-written vector–Jacobian product.
+//!   hand-written vector–Jacobian product (a cross-check; measured no faster than the tape).
 //! * **Initialization**: [`init_params`] with an explicit seed ([`Init`]: Glorot, He, normal,
 //!   zeros, ...).
 //! * **Training**: [`optim`] (SGD, RMSprop, Adam, AdamW with explicit state, clipping,
@@ -58,6 +58,7 @@ mod layer;
 mod linear;
 pub mod loss;
 mod mlp;
+mod norm;
 pub mod optim;
 mod params;
 pub mod safetensors_io;
@@ -71,6 +72,7 @@ pub use init::{init_params, Init};
 pub use layer::{Layer, TimeLayer};
 pub use linear::Linear;
 pub use mlp::{Mlp, MlpConfig, MlpLayer, TimeInput};
+pub use norm::{BatchNorm, GroupNorm};
 pub use params::{Binding, ParamId, ParamLayout, ParamSpec, ParamVars};
 pub use serialize::{load_model, read_model, save_model, ModelFile, SavedOptimizer};
 pub use time::{ConcatLinear, ConcatSquash};

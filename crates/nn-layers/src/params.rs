@@ -196,8 +196,8 @@ impl ParamLayout {
 /// How [`ParamVars`] puts the parameters on a tape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binding {
-    /// One leaf per tensor; gradients are copied into the flat layout afterwards. Fastest (see
-    /// docs/benchmarks.md).
+    /// One leaf per tensor; gradients are copied into the flat layout afterwards. Measured
+    /// faster than [`Binding::Flat`] (docs/benchmarks.md, `## nn-layers`).
     PerTensor,
     /// `θ` is one `1 x n` leaf and each tensor is a `slice_cols` + `reshape` of it; the leaf's
     /// gradient is the flat gradient.

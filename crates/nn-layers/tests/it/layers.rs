@@ -283,3 +283,103 @@ proptest! {
         }
     }
 }
+
+/// Reference group norm by loops (γ, β per channel; channel-major columns).
+#[allow(clippy::too_many_arguments)]
+fn group_norm_ref(
+    x: &[f64],
+    b: usize,
+    c: usize,
+    s: usize,
+    g: usize,
+    gamma: &[f64],
+    beta: &[f64],
+    eps: f64,
+) -> Vec<f64> {
+    let at = |i: usize, ch: usize, p: usize| i + (ch * s + p) * b;
+    let mut y = vec![0.0; x.len()];
+    let cg = c / g;
+    for i in 0..b {
+        for grp in 0..g {
+            let idx: Vec<usize> = (grp * cg..(grp + 1) * cg)
+                .flat_map(|ch| (0..s).map(move |p| (ch, p)))
+                .map(|(ch, p)| at(i, ch, p))
+                .collect();
+            let m = idx.iter().map(|&k| x[k]).sum::<f64>() / idx.len() as f64;
+            let v = idx.iter().map(|&k| (x[k] - m).powi(2)).sum::<f64>() / idx.len() as f64;
+            for ch in grp * cg..(grp + 1) * cg {
+                for p in 0..s {
+                    let k = at(i, ch, p);
+                    y[k] = (x[k] - m) / (v + eps).sqrt() * gamma[ch] + beta[ch];
+                }
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn group_norm_matches_hand_computation_and_fd() {
+    let (b, c, s, g) = (2, 4, 3, 2);
+    let mut layout = ParamLayout::new();
+    let gn = nn_layers::GroupNorm::new(&mut layout, "gn", g, c, s).unwrap();
+    let theta: Vec<f64> = irregular(2 * c, 0.7);
+    let x = irregular(b * c * s, 0.2)
+        .iter()
+        .map(|v| 3.0 * v)
+        .collect::<Vec<_>>();
+    let mut tape = Tape::new();
+    let mut p = ParamVars::new();
+    p.bind(&mut tape, &layout, &theta, Binding::PerTensor)
+        .unwrap();
+    let xv = tape.constant_from_slice(b, c * s, &x).unwrap();
+    let y = gn.forward(&mut tape, &p, xv).unwrap();
+    let want = group_norm_ref(&x, b, c, s, g, &theta[..c], &theta[c..], 1e-5);
+    for (a, w) in tape.value(y).iter().zip(&want) {
+        assert!((a - w).abs() < 1e-12, "{a} vs {w}");
+    }
+    check_net(&|tape, p, _t, x| gn.forward(tape, p, x), &layout, b, c * s);
+    assert!(nn_layers::GroupNorm::new(&mut ParamLayout::new(), "x", 3, 4, 1).is_err());
+}
+
+#[test]
+#[allow(clippy::needless_range_loop)]
+fn batch_norm_matches_hand_computation_and_fd() {
+    let (b, c, s) = (3, 2, 2);
+    let mut layout = ParamLayout::new();
+    let bn = nn_layers::BatchNorm::new(&mut layout, "bn", c, s).unwrap();
+    let theta: Vec<f64> = irregular(2 * c, 0.3);
+    let x = irregular(b * c * s, 1.4);
+    let mut tape = Tape::new();
+    let mut p = ParamVars::new();
+    p.bind(&mut tape, &layout, &theta, Binding::PerTensor)
+        .unwrap();
+    let xv = tape.constant_from_slice(b, c * s, &x).unwrap();
+    let y = bn.forward(&mut tape, &p, xv).unwrap();
+    // By hand: channel ch covers columns ch*s .. ch*s+s of all rows.
+    let per = b * s;
+    for ch in 0..c {
+        let vals = &x[ch * per..(ch + 1) * per];
+        let m = vals.iter().sum::<f64>() / per as f64;
+        let v = vals.iter().map(|x| (x - m).powi(2)).sum::<f64>() / per as f64;
+        for k in ch * per..(ch + 1) * per {
+            let want = (x[k] - m) / (v + 1e-5).sqrt() * theta[ch] + theta[c + ch];
+            assert!((tape.value(y)[k] - want).abs() < 1e-12);
+        }
+    }
+    check_net(&|tape, p, _t, x| bn.forward(tape, p, x), &layout, b, c * s);
+    // Evaluation mode with the batch's own biased statistics reproduces training mode.
+    let xm = nalgebra::DMatrix::from_column_slice(b, c * s, &x);
+    let (mean, var) = bn.batch_stats(&xm).unwrap();
+    let biased: Vec<f64> = var
+        .iter()
+        .map(|v| v * (per - 1) as f64 / per as f64)
+        .collect();
+    let ye = bn.forward_eval(&mut tape, &p, xv, &mean, &biased).unwrap();
+    for (a, w) in tape.value(ye).iter().zip(tape.value(y).iter()) {
+        assert!((a - w).abs() < 1e-12);
+    }
+    let mut running = vec![0.0; c];
+    bn.update_running(&mut running, &mean);
+    assert!((running[0] - 0.1 * mean[0]).abs() < 1e-15);
+}

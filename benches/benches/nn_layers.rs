@@ -1,0 +1,158 @@
+//! Benchmarks of the nn-layers crate.
+//!
+//! * `nn_layers/dyn_vjp/<net>`: one `Dynamics::vjp` (f, aᵀ∂f/∂z, aᵀ∂f/∂θ, aᵀ∂f/∂t) of an MLP
+//!   dynamics, by the hand-written `MlpDynamics`, by `NetDynamics` with one tape leaf per tensor
+//!   (`tape_per_tensor`) and with θ as one leaf sliced per tensor (`tape_flat`); `eval_*` are
+//!   the plain evaluations.
+//! * `nn_layers/linear/b128_784x256`: a Linear layer on the tape (forward with recording off;
+//!   forward + backward with all gradients) against one plain nalgebra gemm of the forward's
+//!   size (128x784 · 784x256).
+//!
+//! Before measuring, each configuration prints its heap allocations per warm call (a counting
+//! global allocator is installed). f64 throughout.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use adjoint::Dynamics;
+use autodiff::Tape;
+use criterion::{criterion_group, criterion_main, Criterion};
+use nalgebra::DMatrix;
+use nn_layers::{
+    init_params, Activation, Binding, Layer, Linear, MlpConfig, MlpDynamics, NetDynamics,
+    ParamLayout, ParamVars,
+};
+
+struct Counting;
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_per_call(mut f: impl FnMut()) -> f64 {
+    f(); // warm
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..10 {
+        f();
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 10.0
+}
+
+fn dyn_vjp(c: &mut Criterion) {
+    let nets: [(&str, MlpConfig, usize); 2] = [
+        (
+            "spiral_2x50x2_b1",
+            MlpConfig::new(&[2, 50, 2], Activation::Tanh).with_input_activation(Activation::Cube),
+            1,
+        ),
+        ("2x64x64x2_b128", MlpConfig::new(&[2, 64, 64, 2], Activation::Tanh), 128),
+    ];
+    for (name, cfg, batch) in nets {
+        let mut layout = ParamLayout::new();
+        let mlp = cfg.build(&mut layout, "f").unwrap();
+        let mut theta = vec![0.0f64; layout.len()];
+        init_params(&layout, &mut theta, 0).unwrap();
+        let d = cfg.widths[0];
+        let n = batch * d;
+        let z: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+        let a: Vec<f64> = (0..n).map(|i| (i as f64 * 0.11).cos()).collect();
+        let hand = MlpDynamics::new(mlp.clone(), layout.clone(), batch).unwrap();
+        let per = NetDynamics::new(mlp.clone(), layout.clone(), batch, d).unwrap();
+        let flat = NetDynamics::new(mlp, layout, batch, d)
+            .unwrap()
+            .with_binding(Binding::Flat);
+        let dyns: [(&str, &dyn Dynamics<f64>); 3] =
+            [("hand", &hand), ("tape_per_tensor", &per), ("tape_flat", &flat)];
+        let mut g = c.benchmark_group(format!("nn_layers/dyn_vjp/{name}"));
+        g.sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(1));
+        let (mut f, mut az, mut ath) = (vec![0.0; n], vec![0.0; n], vec![0.0; theta.len()]);
+        for (label, dy) in dyns {
+            let allocs = allocations_per_call(|| {
+                dy.vjp(0.1, &z, &theta, &a, &mut f, &mut az, &mut ath);
+            });
+            let allocs_eval = allocations_per_call(|| dy.eval(0.1, &z, &theta, &mut f));
+            println!("{name}/{label}: allocations per warm vjp {allocs}, per warm eval {allocs_eval}");
+            g.bench_function(format!("vjp_{label}"), |b| {
+                b.iter(|| {
+                    black_box(dy.vjp(0.1, black_box(&z), &theta, &a, &mut f, &mut az, &mut ath))
+                })
+            });
+            g.bench_function(format!("eval_{label}"), |b| {
+                b.iter(|| dy.eval(0.1, black_box(&z), &theta, &mut f))
+            });
+        }
+        g.finish();
+    }
+}
+
+fn linear(c: &mut Criterion) {
+    let (batch, din, dout) = (128, 784, 256);
+    let mut layout = ParamLayout::new();
+    let fc = Linear::new(&mut layout, "fc", din, dout, true).unwrap();
+    let mut theta = vec![0.0f64; layout.len()];
+    init_params(&layout, &mut theta, 0).unwrap();
+    let x: Vec<f64> = (0..batch * din).map(|i| (i as f64 * 0.01).sin()).collect();
+    let cot: Vec<f64> = (0..batch * dout).map(|i| (i as f64 * 0.03).cos()).collect();
+    let mut tape = Tape::<f64>::new();
+    let mut p = ParamVars::new();
+    let mut grad = vec![0.0; theta.len()];
+    let mut gx = vec![0.0; x.len()];
+    let mut fwd_bwd = |tape: &mut Tape<f64>, p: &mut ParamVars| {
+        tape.clear();
+        p.bind(tape, &layout, &theta, Binding::PerTensor).unwrap();
+        let xv = tape.leaf_from_slice(batch, din, &x).unwrap();
+        let y = fc.forward(tape, p, xv).unwrap();
+        tape.backward_with_slice(y, &cot).unwrap();
+        p.grads_to_flat(tape, &layout, &mut grad).unwrap();
+        tape.grad_to_slice(xv, &mut gx).unwrap();
+    };
+    let allocs = allocations_per_call(|| fwd_bwd(&mut tape, &mut p));
+    println!("linear b128 784x256: allocations per warm forward+backward {allocs}");
+    let mut g = c.benchmark_group("nn_layers/linear/b128_784x256");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    g.bench_function("tape_fwd_bwd", |b| b.iter(|| fwd_bwd(&mut tape, &mut p)));
+    let mut tape2 = Tape::<f64>::new();
+    let mut p2 = ParamVars::new();
+    g.bench_function("tape_forward", |b| {
+        b.iter(|| {
+            tape2.clear();
+            tape2.set_recording(false);
+            p2.bind(&mut tape2, &layout, &theta, Binding::PerTensor).unwrap();
+            let xv = tape2.constant_from_slice(batch, din, &x).unwrap();
+            black_box(fc.forward(&mut tape2, &p2, xv).unwrap());
+        })
+    });
+    let xm = DMatrix::from_column_slice(batch, din, &x);
+    let wm = DMatrix::from_column_slice(din, dout, &theta[..din * dout]);
+    let mut out = DMatrix::<f64>::zeros(batch, dout);
+    g.bench_function("plain_gemm", |b| {
+        b.iter(|| out.gemm(1.0, black_box(&xm), black_box(&wm), 0.0))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, dyn_vjp, linear);
+criterion_main!(benches);
