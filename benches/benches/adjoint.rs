@@ -1,0 +1,158 @@
+//! Issue 4 benchmark: memory and time of one gradient of `sum(z(T))` through a fixed-step RK4
+//! solve (dt = 0.01) of an MLP dynamics (dim 32 → 256 tanh → 32, batch 128, f64, one thread),
+//! for each gradient method of the `adjoint` crate, with the achieved GFLOP/s against the
+//! rate of a plain gemm of the same shapes measured in the same run.
+//!
+//! Peak heap is measured with a counting global allocator (bytes live above the level before
+//! the call; the tape's pools are warmed first). Steps default to 100, 400, 1600, 6400; set
+//! `ADJOINT_BENCH_STEPS=100,400` for a shorter run (the full run takes many minutes: the
+//! configuration is bound by matrix products). Output: a markdown table on stdout.
+//!
+//! ```text
+//! cargo bench -p benches --bench adjoint
+//! ADJOINT_BENCH_STEPS=100 cargo bench -p benches --bench adjoint
+//! ```
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use adjoint::{odeint, GradMethod, TapeDynamics};
+use autodiff::{Tape, Var};
+use nalgebra::DMatrix;
+use ode_solvers::{tableau, ExplicitRk, Options};
+
+struct Counting;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size >= layout.size() {
+            let grow = new_size - layout.size();
+            let now = CURRENT.fetch_add(grow, Ordering::Relaxed) + grow;
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        } else {
+            CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const BATCH: usize = 128;
+const DIM: usize = 32;
+const HIDDEN: usize = 256;
+const P: usize = 2 * DIM * HIDDEN + HIDDEN + DIM;
+
+/// `f(z) = tanh(z W1 + b1) W2 + b2`; θ = [W1, b1, W2, b2].
+fn mlp(tape: &mut Tape<f64>, z: Var, _t: Var, th: Var) -> autodiff::Result<Var> {
+    let w1 = tape.slice_cols(th, 0, DIM * HIDDEN)?;
+    let w1 = tape.reshape(w1, DIM, HIDDEN)?;
+    let b1 = tape.slice_cols(th, DIM * HIDDEN, HIDDEN)?;
+    let o = DIM * HIDDEN + HIDDEN;
+    let w2 = tape.slice_cols(th, o, HIDDEN * DIM)?;
+    let w2 = tape.reshape(w2, HIDDEN, DIM)?;
+    let b2 = tape.slice_cols(th, o + HIDDEN * DIM, DIM)?;
+    let h = tape.matmul(z, w1)?;
+    let h = tape.add(h, b1)?;
+    let h = tape.tanh(h);
+    let y = tape.matmul(h, w2)?;
+    tape.add(y, b2)
+}
+
+/// FLOPs of the matrix products: an evaluation has two products of 2·B·D·H; a VJP adds two
+/// more per product (input and weight gradients).
+const EVAL_FLOP: f64 = 2.0 * 2.0 * (BATCH * DIM * HIDDEN) as f64;
+const VJP_FLOP: f64 = 3.0 * EVAL_FLOP;
+
+/// GFLOP/s of nalgebra's gemm on the forward shapes (non-transposed operands only).
+fn gemm_rate() -> f64 {
+    let x = DMatrix::<f64>::from_fn(BATCH, DIM, |i, j| ((i * 7 + j) % 13) as f64 * 0.01);
+    let w1 = DMatrix::<f64>::from_fn(DIM, HIDDEN, |i, j| ((i + 3 * j) % 11) as f64 * 0.01);
+    let w2 = DMatrix::<f64>::from_fn(HIDDEN, DIM, |i, j| ((2 * i + j) % 7) as f64 * 0.01);
+    let mut h = DMatrix::<f64>::zeros(BATCH, HIDDEN);
+    let mut y = DMatrix::<f64>::zeros(BATCH, DIM);
+    let reps = 400;
+    let start = Instant::now();
+    for _ in 0..reps {
+        h.gemm(1.0, &x, &w1, 0.0);
+        y.gemm(1.0, &h, &w2, 0.0);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    std::hint::black_box(&y);
+    reps as f64 * EVAL_FLOP / secs / 1e9
+}
+
+fn main() {
+    let steps: Vec<usize> = std::env::var("ADJOINT_BENCH_STEPS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 400, 1600, 6400]);
+    let f = TapeDynamics::new(BATCH, DIM, P, mlp);
+    let theta: Vec<f64> = (0..P)
+        .map(|i| ((i as f64 * 0.618).fract() - 0.5) * 2.0 / (HIDDEN as f64).sqrt())
+        .collect();
+    let z0: Vec<f64> = (0..BATCH * DIM)
+        .map(|i| (i as f64 * 0.377).fract() - 0.5)
+        .collect();
+    let gemm = gemm_rate();
+    println!(
+        "MLP {DIM}→{HIDDEN}→{DIM}, batch {BATCH}, f64, RK4 dt = 0.01, one thread; gemm {gemm:.2} GFLOP/s"
+    );
+    println!("| steps | method | peak heap (MiB) | seconds | GFLOP/s | % of gemm | fwd NFE | bwd evals | bwd VJPs |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let rk4 = ExplicitRk::new(&tableau::RK4);
+    let opts = Options::default().fixed_step(0.01);
+    for &n in &steps {
+        let ts = [0.0, n as f64 * 0.01];
+        let c = (n as f64).sqrt().round() as usize;
+        let mut methods = vec![
+            ("Adjoint".to_string(), GradMethod::adjoint()),
+            ("Direct".to_string(), GradMethod::direct()),
+        ];
+        for k in [8, c, 4 * c] {
+            methods.push((format!("Checkpointed({k})"), GradMethod::checkpointed(k)));
+        }
+        for (name, gm) in methods {
+            let mut dl = vec![0.0; 2 * BATCH * DIM];
+            dl[BATCH * DIM..].fill(1.0);
+            let warm = odeint(&f, &z0, &theta, &[0.0, 0.01], rk4.clone(), &opts, gm).unwrap();
+            let _ = warm.backward(&dl).unwrap();
+            drop(warm);
+            let base = CURRENT.load(Ordering::Relaxed);
+            PEAK.store(base, Ordering::Relaxed);
+            let start = Instant::now();
+            let traj = odeint(&f, &z0, &theta, &ts, rk4.clone(), &opts, gm).unwrap();
+            let g = traj.backward(&dl).unwrap();
+            let secs = start.elapsed().as_secs_f64();
+            drop(traj);
+            let peak = (PEAK.load(Ordering::Relaxed) - base) as f64 / (1024.0 * 1024.0);
+            let s = g.stats;
+            let flop = (s.forward.nfe + s.backward.nfe) as f64 * EVAL_FLOP
+                + s.backward.vjps as f64 * VJP_FLOP;
+            let rate = flop / secs / 1e9;
+            println!(
+                "| {n} | {name} | {peak:.2} | {secs:.2} | {rate:.2} | {:.0}% | {} | {} | {} |",
+                100.0 * rate / gemm,
+                s.forward.nfe,
+                s.backward.nfe,
+                s.backward.vjps
+            );
+        }
+    }
+}
