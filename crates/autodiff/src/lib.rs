@@ -30,6 +30,7 @@
 //! | reductions | [`sum`](Tape::sum), [`mean`](Tape::mean), [`row_sums`](Tape::row_sums), [`row_means`](Tape::row_means), [`col_sums`](Tape::col_sums), [`col_means`](Tape::col_means) |
 //! | softmax family | [`log_sum_exp`](Tape::log_sum_exp), [`row_log_sum_exp`](Tape::row_log_sum_exp), [`log_softmax`](Tape::log_softmax), [`softmax_cross_entropy`](Tape::softmax_cross_entropy) |
 //! | structure | [`concat_rows`](Tape::concat_rows), [`concat_cols`](Tape::concat_cols), [`slice`](Tape::slice), [`slice_rows`](Tape::slice_rows), [`slice_cols`](Tape::slice_cols), [`reshape`](Tape::reshape) |
+//! | images | [`im2col`](Tape::im2col) (patch matrix for convolution and pooling, see [`Patches`]) |
 //!
 //! # Errors and panics
 //!
@@ -117,5 +118,6 @@ mod tape;
 
 pub use error::{AutodiffError, Result};
 pub use functional::{grad, jacobian, trace_exact, trace_hutchinson, vjp, Hutchinson, Probe};
+pub use ops::conv::Patches;
 pub use scalar::Scalar;
 pub use tape::{Tape, Var};

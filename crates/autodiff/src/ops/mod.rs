@@ -1,6 +1,7 @@
 //! The operations, grouped by family. Each family module holds the public recording methods (as
 //! `impl Tape`) and, next to them, the backward rules.
 
+pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod linalg;
 pub(crate) mod reduce;
@@ -68,6 +69,10 @@ pub(crate) enum Op<T> {
     Reshape {
         a: usize,
     },
+    Im2Col {
+        a: usize,
+        p: conv::Patches,
+    },
 }
 
 /// Applies the backward rule of `op` (node `ctx.i`).
@@ -87,6 +92,7 @@ pub(crate) fn backward<T: Scalar>(op: &Op<T>, ctx: &mut BackCtx<'_, T>) {
         Op::Concat { a, b, axis } => shape::concat_backward(a, b, axis, ctx),
         Op::Slice { a, r0, c0 } => shape::slice_backward(a, r0, c0, ctx),
         Op::Reshape { a } => shape::reshape_backward(a, ctx),
+        Op::Im2Col { a, p } => conv::im2col_backward(a, p, ctx),
     }
 }
 
