@@ -6,7 +6,9 @@
 //!   [`adjoint`] crate. A [`ParamLayout`] names its slices ([`ParamSpec`]: name, shape, offset),
 //!   in the order layers were built; gradients come back in the same layout.
 //! * **Layers** ([`Linear`], [`Mlp`], the time-conditioned [`ConcatLinear`] and
-//!   [`ConcatSquash`], and the normalizations [`GroupNorm`] and [`BatchNorm`]) register their tensors in a layout when built and hold only
+//!   [`ConcatSquash`], [`Conv2d`] and its time-conditioned [`ConcatConv2d`], the poolings
+//!   [`AvgPool2d`] and [`GlobalAvgPool`], and the normalizations [`GroupNorm`] and
+//!   [`BatchNorm`]) register their tensors in a layout when built and hold only
 //!   [`ParamId`]s. They record on an [`autodiff::Tape`] ([`Layer::forward`],
 //!   [`TimeLayer::forward_t`]) reading their tensors from a [`ParamVars`], which binds `θ` to
 //!   the tape (one leaf per tensor, or `θ` as one leaf; see [`Binding`]).
@@ -51,6 +53,7 @@
 #![deny(missing_docs)]
 
 mod activation;
+mod conv;
 mod dynamics;
 mod error;
 mod init;
@@ -66,6 +69,7 @@ pub mod serialize;
 mod time;
 
 pub use activation::Activation;
+pub use conv::{AvgPool2d, ConcatConv2d, Conv2d, Conv2dConfig, GlobalAvgPool};
 pub use dynamics::{MlpDynamics, NetDynamics};
 pub use error::{FileError, NnError, Result};
 pub use init::{init_params, Init};

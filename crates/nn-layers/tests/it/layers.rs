@@ -383,3 +383,89 @@ fn batch_norm_matches_hand_computation_and_fd() {
     bn.update_running(&mut running, &mean);
     assert!((running[0] - 0.1 * mean[0]).abs() < 1e-15);
 }
+
+#[test]
+fn conv_layers_match_fd() {
+    let mut layout = ParamLayout::new();
+    let conv = nn_layers::Conv2dConfig::new(2, 3, (5, 4), 3)
+        .stride(2)
+        .padding(1)
+        .build(&mut layout, "conv")
+        .unwrap();
+    assert_eq!(conv.out, (3, 2));
+    check_net(
+        &|tape, p, _t, x| conv.forward(tape, p, x),
+        &layout,
+        2,
+        2 * 20,
+    );
+    let mut layout = ParamLayout::new();
+    let cc = nn_layers::ConcatConv2d::new(
+        &mut layout,
+        "cc",
+        nn_layers::Conv2dConfig::new(1, 2, (3, 3), 3).padding(1),
+    )
+    .unwrap();
+    check_net(&|tape, p, t, x| cc.forward_t(tape, p, t, x), &layout, 2, 9);
+    assert!(nn_layers::Conv2dConfig::new(1, 1, (2, 2), 3)
+        .build(&mut ParamLayout::new(), "x")
+        .is_err());
+}
+
+#[test]
+fn pooling_matches_hand_computation_and_fd() {
+    let (b, c, h, w) = (2, 3, 4, 5);
+    let x = irregular(b * c * h * w, 0.9);
+    let at = |i: usize, ch: usize, y: usize, xx: usize| x[i + (ch * h * w + y * w + xx) * b];
+    let layout = ParamLayout::new();
+    let mut tape = Tape::new();
+    let p = ParamVars::new();
+    let xv = tape.constant_from_slice(b, c * h * w, &x).unwrap();
+    // 2x2 windows, stride 2: output 2x2.
+    let pool = nn_layers::AvgPool2d {
+        channels: c,
+        size: (h, w),
+        kernel: 2,
+        stride: 2,
+    };
+    let y = pool.forward(&mut tape, &p, xv).unwrap();
+    assert_eq!(y.shape(), (b, c * 4));
+    for i in 0..b {
+        for ch in 0..c {
+            for oy in 0..2 {
+                for ox in 0..2 {
+                    let want = (at(i, ch, 2 * oy, 2 * ox)
+                        + at(i, ch, 2 * oy + 1, 2 * ox)
+                        + at(i, ch, 2 * oy, 2 * ox + 1)
+                        + at(i, ch, 2 * oy + 1, 2 * ox + 1))
+                        / 4.0;
+                    let got = tape.value(y)[(i, ch * 4 + oy * 2 + ox)];
+                    assert!((got - want).abs() < 1e-14);
+                }
+            }
+        }
+    }
+    let gap = nn_layers::GlobalAvgPool {
+        channels: c,
+        spatial: h * w,
+    };
+    let g = gap.forward(&mut tape, &p, xv).unwrap();
+    for i in 0..b {
+        for ch in 0..c {
+            let want = (0..h * w).map(|k| at(i, ch, k / w, k % w)).sum::<f64>() / (h * w) as f64;
+            assert!((tape.value(g)[(i, ch)] - want).abs() < 1e-14);
+        }
+    }
+    check_net(
+        &|tape, p, _t, x| pool.forward(tape, p, x),
+        &layout,
+        b,
+        c * h * w,
+    );
+    check_net(
+        &|tape, p, _t, x| gap.forward(tape, p, x),
+        &layout,
+        b,
+        c * h * w,
+    );
+}
