@@ -7,6 +7,9 @@
 //! * `nn_layers/linear/b128_784x256`: a Linear layer on the tape (forward with recording off;
 //!   forward + backward with all gradients) against one plain nalgebra gemm of the forward's
 //!   size (128x784 · 784x256).
+//! * `nn_layers/conv2d/b128_c64_7x7_k3`: the ODE-Net's convolution (batch 128, 64 -> 64
+//!   channels, 7x7, 3x3, padding 1) on the tape (forward; forward + backward) against one plain
+//!   gemm of its forward's size ((128·49)x576 · 576x64).
 //!
 //! Before measuring, each configuration prints its heap allocations per warm call (a counting
 //! global allocator is installed). f64 throughout.
@@ -21,8 +24,8 @@ use autodiff::Tape;
 use criterion::{criterion_group, criterion_main, Criterion};
 use nalgebra::DMatrix;
 use nn_layers::{
-    init_params, Activation, Binding, Layer, Linear, MlpConfig, MlpDynamics, NetDynamics,
-    ParamLayout, ParamVars,
+    init_params, Activation, Binding, Conv2dConfig, Layer, Linear, MlpConfig, MlpDynamics,
+    NetDynamics, ParamLayout, ParamVars,
 };
 
 struct Counting;
@@ -64,7 +67,11 @@ fn dyn_vjp(c: &mut Criterion) {
             MlpConfig::new(&[2, 50, 2], Activation::Tanh).with_input_activation(Activation::Cube),
             1,
         ),
-        ("2x64x64x2_b128", MlpConfig::new(&[2, 64, 64, 2], Activation::Tanh), 128),
+        (
+            "2x64x64x2_b128",
+            MlpConfig::new(&[2, 64, 64, 2], Activation::Tanh),
+            128,
+        ),
     ];
     for (name, cfg, batch) in nets {
         let mut layout = ParamLayout::new();
@@ -80,8 +87,11 @@ fn dyn_vjp(c: &mut Criterion) {
         let flat = NetDynamics::new(mlp, layout, batch, d)
             .unwrap()
             .with_binding(Binding::Flat);
-        let dyns: [(&str, &dyn Dynamics<f64>); 3] =
-            [("hand", &hand), ("tape_per_tensor", &per), ("tape_flat", &flat)];
+        let dyns: [(&str, &dyn Dynamics<f64>); 3] = [
+            ("hand", &hand),
+            ("tape_per_tensor", &per),
+            ("tape_flat", &flat),
+        ];
         let mut g = c.benchmark_group(format!("nn_layers/dyn_vjp/{name}"));
         g.sample_size(20)
             .warm_up_time(Duration::from_millis(500))
@@ -92,7 +102,9 @@ fn dyn_vjp(c: &mut Criterion) {
                 dy.vjp(0.1, &z, &theta, &a, &mut f, &mut az, &mut ath);
             });
             let allocs_eval = allocations_per_call(|| dy.eval(0.1, &z, &theta, &mut f));
-            println!("{name}/{label}: allocations per warm vjp {allocs}, per warm eval {allocs_eval}");
+            println!(
+                "{name}/{label}: allocations per warm vjp {allocs}, per warm eval {allocs_eval}"
+            );
             g.bench_function(format!("vjp_{label}"), |b| {
                 b.iter(|| {
                     black_box(dy.vjp(0.1, black_box(&z), &theta, &a, &mut f, &mut az, &mut ath))
@@ -140,7 +152,8 @@ fn linear(c: &mut Criterion) {
         b.iter(|| {
             tape2.clear();
             tape2.set_recording(false);
-            p2.bind(&mut tape2, &layout, &theta, Binding::PerTensor).unwrap();
+            p2.bind(&mut tape2, &layout, &theta, Binding::PerTensor)
+                .unwrap();
             let xv = tape2.constant_from_slice(batch, din, &x).unwrap();
             black_box(fc.forward(&mut tape2, &p2, xv).unwrap());
         })
@@ -154,5 +167,64 @@ fn linear(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dyn_vjp, linear);
+fn conv2d(c: &mut Criterion) {
+    // The ODE-Net's block: batch 128, 64 -> 64 channels, 7x7 maps, 3x3 kernel, padding 1.
+    let (batch, ch, hw) = (128, 64, 7);
+    let cfg = Conv2dConfig::new(ch, ch, (hw, hw), 3).padding(1);
+    let mut layout = ParamLayout::new();
+    let conv = cfg.build(&mut layout, "conv").unwrap();
+    let mut theta = vec![0.0f64; layout.len()];
+    init_params(&layout, &mut theta, 0).unwrap();
+    let width = ch * hw * hw;
+    let x: Vec<f64> = (0..batch * width)
+        .map(|i| (i as f64 * 0.01).sin())
+        .collect();
+    let cot: Vec<f64> = (0..batch * width)
+        .map(|i| (i as f64 * 0.03).cos())
+        .collect();
+    let mut tape = Tape::<f64>::new();
+    let mut p = ParamVars::new();
+    let mut grad = vec![0.0; theta.len()];
+    let mut gx = vec![0.0; x.len()];
+    let mut fwd_bwd = |tape: &mut Tape<f64>, p: &mut ParamVars| {
+        tape.clear();
+        p.bind(tape, &layout, &theta, Binding::PerTensor).unwrap();
+        let xv = tape.leaf_from_slice(batch, width, &x).unwrap();
+        let y = conv.forward(tape, p, xv).unwrap();
+        tape.backward_with_slice(y, &cot).unwrap();
+        p.grads_to_flat(tape, &layout, &mut grad).unwrap();
+        tape.grad_to_slice(xv, &mut gx).unwrap();
+    };
+    let allocs = allocations_per_call(|| fwd_bwd(&mut tape, &mut p));
+    println!("conv2d b128 c64 7x7 k3: allocations per warm forward+backward {allocs}");
+    let mut g = c.benchmark_group("nn_layers/conv2d/b128_c64_7x7_k3");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    g.bench_function("tape_fwd_bwd", |b| b.iter(|| fwd_bwd(&mut tape, &mut p)));
+    let mut tape2 = Tape::<f64>::new();
+    let mut p2 = ParamVars::new();
+    g.bench_function("tape_forward", |b| {
+        b.iter(|| {
+            tape2.clear();
+            tape2.set_recording(false);
+            p2.bind(&mut tape2, &layout, &theta, Binding::PerTensor)
+                .unwrap();
+            let xv = tape2.constant_from_slice(batch, width, &x).unwrap();
+            black_box(conv.forward(&mut tape2, &p2, xv).unwrap());
+        })
+    });
+    // The forward's gemm alone: (B·49) x 576 times 576 x 64.
+    let rows = batch * hw * hw;
+    let k = ch * 9;
+    let am = DMatrix::from_fn(rows, k, |i, j| ((i + j) as f64 * 0.001).sin());
+    let wm = DMatrix::from_column_slice(k, ch, &theta[..k * ch]);
+    let mut out = DMatrix::<f64>::zeros(rows, ch);
+    g.bench_function("plain_gemm", |b| {
+        b.iter(|| out.gemm(1.0, black_box(&am), black_box(&wm), 0.0))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, dyn_vjp, linear, conv2d);
 criterion_main!(benches);
