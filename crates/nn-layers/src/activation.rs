@@ -43,7 +43,7 @@ impl Activation {
     pub fn eval<T: Scalar>(self, x: T) -> T {
         match self {
             Activation::Identity => x,
-            Activation::Tanh => x.tanh(),
+            Activation::Tanh => T::cast(autodiff::math::tanh(x.as_f64())),
             Activation::Relu => {
                 if x > T::zero() {
                     x

@@ -7,8 +7,8 @@
 //!   in the order layers were built; gradients come back in the same layout.
 //! * **Layers** ([`Linear`], [`Mlp`], the time-conditioned [`ConcatLinear`] and
 //!   [`ConcatSquash`], [`Conv2d`] and its time-conditioned [`ConcatConv2d`], the poolings
-//!   [`AvgPool2d`] and [`GlobalAvgPool`], and the normalizations [`GroupNorm`] and
-//!   [`BatchNorm`]) register their tensors in a layout when built and hold only
+//!   [`AvgPool2d`] and [`GlobalAvgPool`], the normalizations [`GroupNorm`] and [`BatchNorm`],
+//!   and the recurrent [`Gru`] with its sequence runner) register their tensors in a layout when built and hold only
 //!   [`ParamId`]s. They record on an [`autodiff::Tape`] ([`Layer::forward`],
 //!   [`TimeLayer::forward_t`]) reading their tensors from a [`ParamVars`], which binds `θ` to
 //!   the tape (one leaf per tensor, or `θ` as one leaf; see [`Binding`]).
@@ -56,6 +56,7 @@ mod activation;
 mod conv;
 mod dynamics;
 mod error;
+mod gru;
 mod init;
 mod layer;
 mod linear;
@@ -72,6 +73,7 @@ pub use activation::Activation;
 pub use conv::{AvgPool2d, ConcatConv2d, Conv2d, Conv2dConfig, GlobalAvgPool};
 pub use dynamics::{MlpDynamics, NetDynamics};
 pub use error::{FileError, NnError, Result};
+pub use gru::Gru;
 pub use init::{init_params, Init};
 pub use layer::{Layer, TimeLayer};
 pub use linear::Linear;

@@ -469,3 +469,53 @@ fn pooling_matches_hand_computation_and_fd() {
         c * h * w,
     );
 }
+
+#[test]
+fn gru_matches_hand_computation_and_fd() {
+    // One unit, one input, one step, by hand.
+    let mut layout = ParamLayout::new();
+    let gru = nn_layers::Gru::new(&mut layout, "g", 1, 1).unwrap();
+    // weight_ih [r, z, n], weight_hh, bias_ih, bias_hh.
+    let theta = [
+        0.5, -0.3, 0.8, 0.2, 0.4, -0.6, 0.1, 0.0, -0.2, 0.05, 0.3, 0.15,
+    ];
+    let (x, h) = (0.7, -0.4);
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let r = sig(0.5 * x + 0.1 + 0.2 * h + 0.05);
+    let z = sig(-0.3 * x + 0.0 + 0.4 * h + 0.3);
+    let n = (0.8 * x - 0.2 + r * (-0.6 * h + 0.15)).tanh();
+    let want = (1.0 - z) * n + z * h;
+    let mut tape = Tape::new();
+    let mut p = ParamVars::new();
+    p.bind(&mut tape, &layout, &theta, Binding::PerTensor)
+        .unwrap();
+    let xv = tape.constant_scalar(x);
+    let hv = tape.constant_scalar(h);
+    let y = gru.step(&mut tape, &p, xv, hv).unwrap();
+    assert!((tape.value(y)[0] - want).abs() < 1e-15);
+
+    // A 3-step sequence, both directions: gradients w.r.t. θ and the inputs against FD.
+    let mut layout = ParamLayout::new();
+    let gru = nn_layers::Gru::new(&mut layout, "g", 2, 3).unwrap();
+    for reverse in [false, true] {
+        check_net(
+            &|tape, p, _t, x| {
+                let xs: Vec<_> = (0..3)
+                    .map(|k| {
+                        let s = tape.slice_cols(x, 2 * k, 2)?;
+                        Ok(tape.mul_scalar(s, 1.0 + k as f64))
+                    })
+                    .collect::<autodiff::Result<_>>()?;
+                let h0 = tape.constant_fill(x.rows(), 3, 0.1);
+                let mut states = Vec::new();
+                let h = gru.run_all(tape, p, &xs, h0, reverse, &mut states)?;
+                assert_eq!(states.len(), 3);
+                let h1 = gru.run(tape, p, &xs, h0, reverse)?;
+                Ok(tape.add(h, h1)?)
+            },
+            &layout,
+            2,
+            6,
+        );
+    }
+}
