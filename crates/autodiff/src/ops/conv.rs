@@ -59,10 +59,10 @@ impl Patches {
         self.channels * self.kernel.0 * self.kernel.1
     }
 
-    /// Calls `f(out_column, out_position, in_column)` for every patch entry that lies inside
-    /// the image (padding entries are skipped).
+    /// Calls `f(out_column, out_position, Some(in_column))` for every patch entry that lies
+    /// inside the image and `f(out_column, out_position, None)` for padding entries.
     #[inline]
-    fn for_each(&self, mut f: impl FnMut(usize, usize, usize)) {
+    fn for_each(&self, mut f: impl FnMut(usize, usize, Option<usize>)) {
         let (ho, wo) = self.out_hw().expect("checked at recording");
         let (kh, kw) = self.kernel;
         let (sh, sw) = self.stride;
@@ -74,15 +74,14 @@ impl Patches {
                     let j = (c * kh + ky) * kw + kx;
                     for oy in 0..ho {
                         let iy = (oy * sh + ky).wrapping_sub(ph);
-                        if iy >= self.height {
-                            continue;
-                        }
                         for ox in 0..wo {
                             let ix = (ox * sw + kx).wrapping_sub(pw);
-                            if ix >= self.width {
-                                continue;
-                            }
-                            f(j, oy * wo + ox, c * hw + iy * self.width + ix);
+                            let inside = iy < self.height && ix < self.width;
+                            f(
+                                j,
+                                oy * wo + ox,
+                                inside.then(|| c * hw + iy * self.width + ix),
+                            );
                         }
                     }
                 }
@@ -123,12 +122,15 @@ impl<T: Scalar> Tape<T> {
         let ia = x.idx;
         Ok(
             self.push(Op::Im2Col { a: ia, p }, &[x], rows, cols, |out, v, _| {
-                out.fill(T::zero());
+                // Every entry is written once: copied from the image or zeroed (padding).
                 let src = v[ia].as_slice();
                 let dst = out.as_mut_slice();
                 p.for_each(|j, q, col| {
-                    let d = j * rows + q * b;
-                    dst[d..d + b].copy_from_slice(&src[col * b..col * b + b]);
+                    let d = &mut dst[j * rows + q * b..j * rows + q * b + b];
+                    match col {
+                        Some(col) => d.copy_from_slice(&src[col * b..col * b + b]),
+                        None => d.fill(T::zero()),
+                    }
                 });
             }),
         )
@@ -148,6 +150,7 @@ pub(crate) fn im2col_backward<T: Scalar>(a: usize, p: Patches, ctx: &mut BackCtx
     let gs = g.as_slice();
     let d = dst.as_mut_slice();
     p.for_each(|j, q, col| {
+        let Some(col) = col else { return };
         let s = j * rows + q * b;
         for (o, &v) in d[col * b..col * b + b].iter_mut().zip(&gs[s..s + b]) {
             *o += v;
