@@ -112,6 +112,7 @@
 
 mod error;
 pub mod functional;
+pub mod math;
 mod ops;
 mod scalar;
 mod tape;
