@@ -6,3 +6,4 @@ mod files;
 mod layers;
 mod losses;
 mod optim;
+mod training;
