@@ -15,3 +15,8 @@ pub mod train;
 
 pub use neural_ode::{GradKind, LossAndGrad, ModelError, NeuralOde, SolverConfig};
 pub use train::{IterMetrics, SpiralArchitecture, TrainConfig, Trainer};
+
+/// The README's Rust examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}
