@@ -41,54 +41,60 @@ fn expm1_small(r: f64) -> f64 {
     p * r
 }
 
+/// Adding then removing this rounds to the nearest integer (no libm call on baseline x86-64,
+/// which lacks a rounding instruction); valid for `|v| < 2^51`.
+const SHIFT: f64 = 6_755_399_441_055_744.0;
+
 /// `(n, r)` with `x = n ln2 + r`, `|r| ≤ ln2/2`.
 #[inline(always)]
 fn reduce(x: f64) -> (f64, f64) {
-    // Round to nearest by adding and removing 1.5 · 2^52 (no libm call on baseline x86-64,
-    // which lacks a rounding instruction); valid for |x / ln2| < 2^51.
-    const SHIFT: f64 = 6_755_399_441_055_744.0;
     let n = (x * INV_LN2 + SHIFT) - SHIFT;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     (n, r)
 }
 
-/// `2^n` for integral `n` in [-1022, 1023].
+/// `2^n` for integral `n` in [-1022, 1023], from integer operations only (so loops over
+/// slices vectorise: there is no f64 → i64 conversion): `n + 1.5·2^52 + 1023` holds
+/// `n + 1023` in its low mantissa bits, which a shift moves into the exponent field.
 #[inline(always)]
 fn pow2(n: f64) -> f64 {
-    f64::from_bits(((n as i64 + 1023) as u64) << 52)
+    f64::from_bits((n + (SHIFT + 1023.0)).to_bits() << 52)
 }
 
-/// `exp(x)` for `x` in [-708, 709] (clamped outside; returns 0 or +∞ at the far ends).
+/// `exp(x)` for `x` in [-708, 709] (0 or +∞ beyond, NaN for NaN).
 #[inline(always)]
 pub fn exp(x: f64) -> f64 {
     let xc = x.clamp(-708.0, 709.0);
     let (n, r) = reduce(xc);
     let e = (1.0 + expm1_small(r)) * pow2(n);
-    if x > 709.78 {
-        f64::INFINITY
-    } else if x < -745.0 {
-        0.0
-    } else if x.is_nan() {
+    let e = if x > 709.78 { f64::INFINITY } else { e };
+    let e = if x < -745.0 { 0.0 } else { e };
+    if x.is_nan() {
         x
     } else {
         e
     }
 }
 
-/// `tanh(x)`, accurate to a few ulp, vectorisable.
+/// `tanh(x)`, accurate to a few ulp; branch-free, so loops over slices vectorise.
 #[inline(always)]
 pub fn tanh(x: f64) -> f64 {
     // tanh(x) = sign(x) · m / (m + 2) with m = expm1(2|x|); |x| > 19.1 gives ±1 in f64.
     let a = x.abs().min(20.0);
-    let y = 2.0 * a;
-    let (n, r) = reduce(y);
+    let (n, r) = reduce(2.0 * a);
     let p = expm1_small(r);
-    // expm1(y) = 2^n (1 + p) - 1, exact enough for n ≥ 1; for n = 0 it is p itself.
-    let s = pow2(n);
-    let m = if n == 0.0 { p } else { s * (1.0 + p) - 1.0 };
-    let t = m / (m + 2.0);
-    let t = if x.is_nan() { x } else { t };
-    t.copysign(x)
+    // expm1(y) = 2^n (1 + p) - 1, for n = 0 it is p itself (no cancellation).
+    let m = if n == 0.0 {
+        p
+    } else {
+        pow2(n) * (1.0 + p) - 1.0
+    };
+    let t = (m / (m + 2.0)).copysign(x);
+    if x.is_nan() {
+        x
+    } else {
+        t
+    }
 }
 
 /// Writes `tanh` of every element of `x` into `out` (same length).

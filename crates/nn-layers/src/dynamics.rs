@@ -346,9 +346,7 @@ impl<T: Scalar> MlpDynamics<T> {
         let b = self.batch;
         let cfg = self.mlp.config();
         let inp = cfg.input_activation;
-        for (h, &x) in s.h[0].iter_mut().zip(z) {
-            *h = inp.eval(x);
-        }
+        inp.eval_slice(z, &mut s.h[0]);
         let last = self.shapes.len() - 1;
         for (l, &(din, dout, wo, bo)) in self.shapes.iter().enumerate() {
             let (hs, hn) = s.h.split_at_mut(l + 1);
@@ -373,9 +371,7 @@ impl<T: Scalar> MlpDynamics<T> {
             } else {
                 cfg.activation
             };
-            for (h, &p) in hn[0].iter_mut().zip(pre.iter()) {
-                *h = act.eval(p);
-            }
+            act.eval_slice(pre, &mut hn[0]);
         }
     }
 }
