@@ -39,6 +39,10 @@ pub(crate) struct TrainArgs {
     /// Leave the parameter adjoint out of the backward error control (adjoint only).
     #[arg(long)]
     seminorm: bool,
+    /// How a minibatch is solved: shared (one stacked solve) or per-sample (each window on
+    /// its own adaptive steps, in parallel over --threads).
+    #[arg(long, default_value = "shared")]
+    batch_mode: String,
     /// Seed of the initialisation and of the minibatches.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -95,6 +99,7 @@ pub(crate) fn train(args: &TrainArgs) -> Result<(), ModelError> {
             c.solver.atol = args.atol;
             c.solver.grad = grad;
             c.solver.seminorm = args.seminorm;
+            c.batch_mode = args.batch_mode.parse().map_err(ModelError::Config)?;
             if !(args.rtol > 0.0
                 && args.atol > 0.0
                 && args.rtol.is_finite()

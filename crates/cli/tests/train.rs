@@ -77,6 +77,7 @@ fn bad_flags_and_bad_files_give_one_line_errors() {
     std::fs::write(std::path::Path::new(&dir).join("model.bin"), b"not a model").unwrap();
     for args in [
         vec!["train", "spiral", "--grad", "magic"],
+        vec!["train", "spiral", "--batch-mode", "sideways"],
         vec![
             "train",
             "spiral",

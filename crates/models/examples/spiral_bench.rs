@@ -10,7 +10,10 @@ use std::time::Instant;
 use models::{GradKind, TrainConfig, Trainer};
 
 fn main() {
-    let iters: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let iters: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
     println!("| gradient | ms per iteration (median) | ms per iteration (mean) | whole run (s) | NFE forward + backward per iteration (median) | trajectory loss, mean over the last 20% of evaluations |");
     println!("|---|---|---|---|---|---|");
     for (name, grad) in [
@@ -18,7 +21,10 @@ fn main() {
         ("checkpointed(8)", GradKind::Checkpointed(8)),
         ("adjoint", GradKind::Adjoint),
     ] {
-        let mut c = TrainConfig { iters, ..Default::default() };
+        let mut c = TrainConfig {
+            iters,
+            ..Default::default()
+        };
         c.solver.grad = grad;
         let start = Instant::now();
         let mut t = Trainer::new(c).expect("trainer");
@@ -41,7 +47,11 @@ fn main() {
         ms.sort_by(f64::total_cmp);
         nfe.sort();
         let from = (iters as f64 * 0.8) as usize;
-        let tail: Vec<f64> = evals.iter().filter(|(i, _)| *i >= from).map(|(_, l)| *l).collect();
+        let tail: Vec<f64> = evals
+            .iter()
+            .filter(|(i, _)| *i >= from)
+            .map(|(_, l)| *l)
+            .collect();
         println!(
             "| {name} | {:.3} | {:.3} | {:.2} | {} | {:.4} |",
             ms[ms.len() / 2],

@@ -13,8 +13,11 @@ pub mod plots;
 pub mod spiral;
 pub mod train;
 
-pub use neural_ode::{GradKind, LossAndGrad, ModelError, NeuralOde, SolverConfig};
-pub use train::{IterMetrics, SpiralArchitecture, TrainConfig, Trainer};
+pub use neural_ode::{
+    per_sample_loss_and_grad, BatchLossAndGrad, GradKind, LossAndGrad, ModelError, NeuralOde,
+    SolverConfig,
+};
+pub use train::{BatchMode, IterMetrics, SpiralArchitecture, TrainConfig, Trainer};
 
 /// The README's Rust examples, compiled and run as doc tests so they stay true.
 #[cfg(doctest)]

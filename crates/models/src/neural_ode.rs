@@ -115,6 +115,14 @@ pub enum ModelError {
         /// Why.
         reason: String,
     },
+    /// A sample of a per-sample batch failed.
+    #[error("sample {index}: {source}")]
+    Sample {
+        /// The sample's index.
+        index: usize,
+        /// Its error.
+        source: Box<ModelError>,
+    },
     /// A configuration value is not usable.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -224,6 +232,76 @@ impl<D: Dynamics<f64>> NeuralOde<D> {
         .map_err(|f| ModelError::Solve(f.error))?;
         Ok((sol.y, sol.stats))
     }
+}
+
+/// The outcome of a per-sample forward–backward pass over a batch.
+#[derive(Debug, Clone)]
+pub struct BatchLossAndGrad {
+    /// The sum of the samples' losses.
+    pub loss: f64,
+    /// The sum of the samples' parameter gradients, added in sample order (so the result
+    /// does not depend on the number of threads).
+    pub dtheta: Vec<f64>,
+    /// Each sample's gradients (initial state, parameters, times) and statistics.
+    pub samples: Vec<Gradients<f64>>,
+}
+
+/// Per-sample mode: every sample is solved and differentiated on its own, with its own
+/// adaptive steps, in parallel on the caller's rayon pool; `make` builds the dynamics of one
+/// sample (one per worker thread, since dynamics keep scratch memory). `z0s` holds the
+/// samples' initial states one after another (`dim` values each); `loss(i, states, dl_dz)` is
+/// sample `i`'s loss. The parameter gradients are summed in sample order.
+///
+/// # Errors
+/// The first failing sample's error, with its index.
+#[allow(clippy::too_many_arguments)]
+pub fn per_sample_loss_and_grad<S: Dynamics<f64>>(
+    make: impl Fn() -> S + Sync,
+    config: &SolverConfig,
+    theta: &[f64],
+    z0s: &[f64],
+    dim: usize,
+    ts: &[f64],
+    loss: impl Fn(usize, &[f64], &mut [f64]) -> f64 + Sync,
+) -> Result<BatchLossAndGrad, ModelError> {
+    use rayon::prelude::*;
+    if dim == 0 || !z0s.len().is_multiple_of(dim) {
+        return Err(ModelError::Config(format!(
+            "{} initial values do not split into states of {dim}",
+            z0s.len()
+        )));
+    }
+    let n = z0s.len() / dim;
+    let results: Vec<Result<LossAndGrad, ModelError>> = (0..n)
+        .into_par_iter()
+        .map_init(
+            || NeuralOde::new(make(), config.clone()),
+            |m, i| {
+                m.loss_and_grad(theta, &z0s[i * dim..(i + 1) * dim], ts, |s, g| {
+                    loss(i, s, g)
+                })
+            },
+        )
+        .collect();
+    let mut total = 0.0;
+    let mut dtheta = vec![0.0; theta.len()];
+    let mut samples = Vec::with_capacity(n);
+    for (i, r) in results.into_iter().enumerate() {
+        let r = r.map_err(|e| ModelError::Sample {
+            index: i,
+            source: Box::new(e),
+        })?;
+        total += r.loss;
+        for (d, g) in dtheta.iter_mut().zip(&r.grads.dtheta) {
+            *d += g;
+        }
+        samples.push(r.grads);
+    }
+    Ok(BatchLossAndGrad {
+        loss: total,
+        dtheta,
+        samples,
+    })
 }
 
 /// Forward and backward work of one iteration, from [`GradStats`].

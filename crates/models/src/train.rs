@@ -41,6 +41,32 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Evaluate the full-trajectory loss every this many iterations.
     pub eval_every: usize,
+    /// How a minibatch is solved: all windows as one stacked state with shared steps, or each
+    /// window on its own (own adaptive steps, in parallel).
+    pub batch_mode: BatchMode,
+}
+
+/// How a minibatch of windows is solved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BatchMode {
+    /// One solve of the stacked batch with shared steps (the dynamics see the whole batch).
+    Shared,
+    /// One solve per window with its own adaptive steps, in parallel on the rayon pool;
+    /// gradients summed in window order, so results do not depend on the thread count.
+    PerSample,
+}
+
+impl std::str::FromStr for BatchMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "shared" => Ok(BatchMode::Shared),
+            "per-sample" => Ok(BatchMode::PerSample),
+            other => Err(format!(
+                "unknown batch mode '{other}' (known: shared, per-sample)"
+            )),
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -55,6 +81,7 @@ impl Default for TrainConfig {
             solver: SolverConfig::default(),
             seed: 0,
             eval_every: 100,
+            batch_mode: BatchMode::Shared,
         }
     }
 }
@@ -262,30 +289,80 @@ impl Trainer {
         &self.data
     }
 
-    /// The minibatch loss and its gradient for the next iteration (the batch that
-    /// [`Trainer::step`] would draw), without changing anything.
+    /// The minibatch loss, its parameter gradient and the forward/backward evaluations for
+    /// the next iteration (the batch that [`Trainer::step`] would draw), without changing
+    /// anything.
     ///
     /// # Errors
     /// A failed solve.
-    pub fn loss_and_grad(&self) -> Result<crate::LossAndGrad, ModelError> {
+    pub fn loss_and_grad(&self) -> Result<(f64, Vec<f64>, (usize, usize)), ModelError> {
         let c = &self.config;
         let mut rng = ChaCha8Rng::seed_from_u64(c.seed);
         rng.set_stream(self.iter as u64 + 1);
         let batch = self.data.batch(&mut rng, c.batch_size, c.batch_time);
         let b = batch.starts.len();
-        // The dynamics see the batch column-major: all x, then all y.
-        let z0: Vec<f64> = (0..2)
-            .flat_map(|k| (0..b).map(move |w| (k, w)))
-            .map(|(k, w)| batch.y0[2 * w + k])
-            .collect();
-        let target: Vec<f64> = (0..c.batch_time)
-            .flat_map(|i| (0..2).flat_map(move |k| (0..b).map(move |w| (i, k, w))))
-            .map(|(i, k, w)| batch.y[(i * b + w) * 2 + k])
-            .collect();
-        self.model
-            .loss_and_grad(&self.theta, &z0, &batch.t, |pred, dl| {
-                nn_layers::loss::l1(pred, &target, Some(dl)).unwrap_or(f64::NAN)
-            })
+        match c.batch_mode {
+            BatchMode::Shared => {
+                // The dynamics see the batch column-major: all x, then all y.
+                let z0: Vec<f64> = (0..2)
+                    .flat_map(|k| (0..b).map(move |w| (k, w)))
+                    .map(|(k, w)| batch.y0[2 * w + k])
+                    .collect();
+                let target: Vec<f64> = (0..c.batch_time)
+                    .flat_map(|i| (0..2).flat_map(move |k| (0..b).map(move |w| (i, k, w))))
+                    .map(|(i, k, w)| batch.y[(i * b + w) * 2 + k])
+                    .collect();
+                let r = self
+                    .model
+                    .loss_and_grad(&self.theta, &z0, &batch.t, |pred, dl| {
+                        nn_layers::loss::l1(pred, &target, Some(dl)).unwrap_or(f64::NAN)
+                    })?;
+                Ok((r.loss, r.grads.dtheta, nfe(&r.grads.stats)))
+            }
+            BatchMode::PerSample => {
+                // Each window alone; its loss is its share of the batch mean absolute error.
+                let count = (c.batch_time * b * 2) as f64;
+                let mlp = self.mlp_config.clone();
+                let make = || {
+                    let mut l = ParamLayout::new();
+                    let net = mlp
+                        .build(&mut l, "net")
+                        .expect("the layout built once already");
+                    MlpDynamics::new(net, l, 1).expect("the dynamics built once already")
+                };
+                let r = crate::neural_ode::per_sample_loss_and_grad(
+                    make,
+                    &c.solver,
+                    &self.theta,
+                    &batch.y0,
+                    2,
+                    &batch.t,
+                    |w, pred, dl| {
+                        let mut total = 0.0;
+                        for i in 0..c.batch_time {
+                            for k in 0..2 {
+                                let d = pred[2 * i + k] - batch.y[(i * b + w) * 2 + k];
+                                total += d.abs();
+                                dl[2 * i + k] = if d > 0.0 {
+                                    1.0 / count
+                                } else if d < 0.0 {
+                                    -1.0 / count
+                                } else {
+                                    0.0
+                                };
+                            }
+                        }
+                        total / count
+                    },
+                )?;
+                let work = r
+                    .samples
+                    .iter()
+                    .map(|g| nfe(&g.stats))
+                    .fold((0, 0), |a, x| (a.0 + x.0, a.1 + x.1));
+                Ok((r.loss, r.dtheta, work))
+            }
+        }
     }
 
     /// One training iteration.
@@ -294,19 +371,18 @@ impl Trainer {
     /// A failed solve, or a non-finite loss (the parameters are then left unchanged).
     pub fn step(&mut self) -> Result<IterMetrics, ModelError> {
         let start = Instant::now();
-        let r = self.loss_and_grad()?;
+        let (loss, dtheta, (nf, nb)) = self.loss_and_grad()?;
         let iter = self.iter + 1;
-        if !r.loss.is_finite() || r.grads.dtheta.iter().any(|g| !g.is_finite()) {
+        if !loss.is_finite() || dtheta.iter().any(|g| !g.is_finite()) {
             return Err(ModelError::NonFiniteLoss { iter });
         }
-        self.grad_buf.copy_from_slice(&r.grads.dtheta);
+        self.grad_buf.copy_from_slice(&dtheta);
         self.optimizer
             .step(&mut self.theta, &self.grad_buf, &mut self.opt_state)?;
         self.iter = iter;
-        let (nf, nb) = nfe(&r.grads.stats);
         let mut m = IterMetrics {
             iter,
-            loss: r.loss,
+            loss,
             nfe_forward: nf,
             nfe_backward: nb,
             ms: 0.0,

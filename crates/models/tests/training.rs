@@ -51,8 +51,8 @@ fn gradient_methods_agree_on_the_first_step() {
         c.solver.rtol = 1e-10;
         c.solver.atol = 1e-12;
         let t = Trainer::new(c).unwrap();
-        let r = t.loss_and_grad().unwrap();
-        grads.push(r.grads.dtheta);
+        let (_, g, _) = t.loss_and_grad().unwrap();
+        grads.push(g);
     }
     let scale = grads[0].iter().fold(0.0f64, |a, v| a.max(v.abs()));
     assert!(scale > 1e-4);
@@ -145,4 +145,38 @@ fn corrupt_truncated_and_foreign_model_files_are_rejected() {
     // The good file still loads.
     assert_eq!(Trainer::load(&path, None).unwrap().iteration(), 2);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn per_sample_mode_is_thread_count_independent_and_agrees_with_shared_steps() {
+    let mut c = config(1, GradKind::Direct);
+    c.solver.rtol = 1e-10;
+    c.solver.atol = 1e-12;
+    let shared = Trainer::new(c.clone()).unwrap().loss_and_grad().unwrap();
+    c.batch_mode = models::BatchMode::PerSample;
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let c = c.clone();
+        pool.install(move || Trainer::new(c).unwrap().loss_and_grad().unwrap())
+    };
+    let one = run(1);
+    for threads in [2, 8] {
+        let other = run(threads);
+        assert_eq!(one.0.to_bits(), other.0.to_bits());
+        assert_eq!(one.1, other.1, "{threads} threads");
+    }
+    // Different step sequences, same problem: the losses and gradients agree closely.
+    assert!((one.0 - shared.0).abs() < 1e-8, "{} vs {}", one.0, shared.0);
+    let scale = shared.1.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let dist = one
+        .1
+        .iter()
+        .zip(&shared.1)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+        / scale;
+    assert!(dist < 1e-6, "{dist}");
 }

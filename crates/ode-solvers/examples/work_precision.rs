@@ -14,12 +14,23 @@ fn main() {
     let tols = [1e-3, 1e-6, 1e-9, 1e-12];
     println!("| problem | method | tol | max error | NFE | steps (rejected) | µs per solve |");
     println!("|---|---|---|---|---|---|---|");
-    for p in [problems::LORENZ, problems::VDP, problems::ARENSTORF, problems::LINEAR10] {
+    for p in [
+        problems::LORENZ,
+        problems::VDP,
+        problems::ARENSTORF,
+        problems::LINEAR10,
+    ] {
         let reference = match p.exact {
             Some(f) => f(p.t1),
             None => {
-                let o = Options::default().rtol(1e-13).atol(1e-13).max_steps(10_000_000);
-                Method::Dop853.solve(&p.rhs, p.t0, p.t1, p.y0, &o).expect("reference solve").y_final
+                let o = Options::default()
+                    .rtol(1e-13)
+                    .atol(1e-13)
+                    .max_steps(10_000_000);
+                Method::Dop853
+                    .solve(&p.rhs, p.t0, p.t1, p.y0, &o)
+                    .expect("reference solve")
+                    .y_final
             }
         };
         for m in methods {
@@ -28,11 +39,19 @@ fn main() {
                 let sol = match m.solve(&p.rhs, p.t0, p.t1, p.y0, &opts) {
                     Ok(s) => s,
                     Err(e) => {
-                        println!("| {} | {m} | {tol:.0e} | failed: {} | | | |", p.name, e.error);
+                        println!(
+                            "| {} | {m} | {tol:.0e} | failed: {} | | | |",
+                            p.name, e.error
+                        );
                         continue;
                     }
                 };
-                let err = sol.y_final.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+                let err = sol
+                    .y_final
+                    .iter()
+                    .zip(&reference)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
                 let reps = (200_000 / sol.stats.nfe.max(1)).clamp(3, 200);
                 let mut times: Vec<f64> = (0..reps)
                     .map(|_| {
