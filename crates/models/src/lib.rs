@@ -17,7 +17,7 @@ pub use neural_ode::{
     per_sample_loss_and_grad, BatchLossAndGrad, GradKind, LossAndGrad, ModelError, NeuralOde,
     SolverConfig,
 };
-pub use train::{BatchMode, IterMetrics, SpiralArchitecture, TrainConfig, Trainer};
+pub use train::{BatchMode, IterMetrics, MinibatchGrad, SpiralArchitecture, TrainConfig, Trainer};
 
 /// The README's Rust examples, compiled and run as doc tests so they stay true.
 #[cfg(doctest)]

@@ -46,6 +46,19 @@ pub struct TrainConfig {
     pub batch_mode: BatchMode,
 }
 
+/// The loss and parameter gradient of one minibatch, with the work it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinibatchGrad {
+    /// Mean absolute error over the batch.
+    pub loss: f64,
+    /// Its gradient with respect to the parameters.
+    pub dtheta: Vec<f64>,
+    /// Forward right-hand-side evaluations.
+    pub nfe_forward: usize,
+    /// Backward evaluations (vector–Jacobian products and plain evaluations).
+    pub nfe_backward: usize,
+}
+
 /// How a minibatch of windows is solved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BatchMode {
@@ -295,7 +308,7 @@ impl Trainer {
     ///
     /// # Errors
     /// A failed solve.
-    pub fn loss_and_grad(&self) -> Result<(f64, Vec<f64>, (usize, usize)), ModelError> {
+    pub fn loss_and_grad(&self) -> Result<MinibatchGrad, ModelError> {
         let c = &self.config;
         let mut rng = ChaCha8Rng::seed_from_u64(c.seed);
         rng.set_stream(self.iter as u64 + 1);
@@ -317,7 +330,13 @@ impl Trainer {
                     .loss_and_grad(&self.theta, &z0, &batch.t, |pred, dl| {
                         nn_layers::loss::l1(pred, &target, Some(dl)).unwrap_or(f64::NAN)
                     })?;
-                Ok((r.loss, r.grads.dtheta, nfe(&r.grads.stats)))
+                let (nfe_forward, nfe_backward) = nfe(&r.grads.stats);
+                Ok(MinibatchGrad {
+                    loss: r.loss,
+                    dtheta: r.grads.dtheta,
+                    nfe_forward,
+                    nfe_backward,
+                })
             }
             BatchMode::PerSample => {
                 // Each window alone; its loss is its share of the batch mean absolute error.
@@ -360,7 +379,12 @@ impl Trainer {
                     .iter()
                     .map(|g| nfe(&g.stats))
                     .fold((0, 0), |a, x| (a.0 + x.0, a.1 + x.1));
-                Ok((r.loss, r.dtheta, work))
+                Ok(MinibatchGrad {
+                    loss: r.loss,
+                    dtheta: r.dtheta,
+                    nfe_forward: work.0,
+                    nfe_backward: work.1,
+                })
             }
         }
     }
@@ -371,7 +395,12 @@ impl Trainer {
     /// A failed solve, or a non-finite loss (the parameters are then left unchanged).
     pub fn step(&mut self) -> Result<IterMetrics, ModelError> {
         let start = Instant::now();
-        let (loss, dtheta, (nf, nb)) = self.loss_and_grad()?;
+        let MinibatchGrad {
+            loss,
+            dtheta,
+            nfe_forward: nf,
+            nfe_backward: nb,
+        } = self.loss_and_grad()?;
         let iter = self.iter + 1;
         if !loss.is_finite() || dtheta.iter().any(|g| !g.is_finite()) {
             return Err(ModelError::NonFiniteLoss { iter });

@@ -51,8 +51,7 @@ fn gradient_methods_agree_on_the_first_step() {
         c.solver.rtol = 1e-10;
         c.solver.atol = 1e-12;
         let t = Trainer::new(c).unwrap();
-        let (_, g, _) = t.loss_and_grad().unwrap();
-        grads.push(g);
+        grads.push(t.loss_and_grad().unwrap().dtheta);
     }
     let scale = grads[0].iter().fold(0.0f64, |a, v| a.max(v.abs()));
     assert!(scale > 1e-4);
@@ -165,16 +164,21 @@ fn per_sample_mode_is_thread_count_independent_and_agrees_with_shared_steps() {
     let one = run(1);
     for threads in [2, 8] {
         let other = run(threads);
-        assert_eq!(one.0.to_bits(), other.0.to_bits());
-        assert_eq!(one.1, other.1, "{threads} threads");
+        assert_eq!(one.loss.to_bits(), other.loss.to_bits());
+        assert_eq!(one.dtheta, other.dtheta, "{threads} threads");
     }
     // Different step sequences, same problem: the losses and gradients agree closely.
-    assert!((one.0 - shared.0).abs() < 1e-8, "{} vs {}", one.0, shared.0);
-    let scale = shared.1.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    assert!(
+        (one.loss - shared.loss).abs() < 1e-8,
+        "{} vs {}",
+        one.loss,
+        shared.loss
+    );
+    let scale = shared.dtheta.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let dist = one
-        .1
+        .dtheta
         .iter()
-        .zip(&shared.1)
+        .zip(&shared.dtheta)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max)
         / scale;
