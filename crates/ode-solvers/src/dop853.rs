@@ -9,7 +9,7 @@
 // Coefficients are kept with the digits of their published sources.
 #![allow(clippy::excessive_precision)]
 
-use crate::erk::{combine, combine_zero};
+use crate::erk::{arr, comb, lincomb, Terms};
 use crate::tableau::Interpolant;
 use crate::{ErrorScale, OdeSystem, PiController, Real, StepReport, Stepper, Tableau};
 
@@ -329,11 +329,12 @@ const D: [[f64; S_DENSE]; 4] = [
 /// ```
 #[derive(Debug, Clone)]
 pub struct Dop853<T> {
-    a: Vec<Vec<T>>,
     b: Vec<T>,
     er: Vec<T>,
     e3: Vec<T>,
     d: Vec<Vec<T>>,
+    /// `A` row-major with stride `S_DENSE` (row `i`: stage `i`'s input weights).
+    a_flat: Vec<T>,
 }
 
 impl<T: Real> Default for Dop853<T> {
@@ -350,22 +351,212 @@ impl<T: Real> Dop853<T> {
         for (j, w) in BHH {
             e3[j] -= T::from_f64(w);
         }
+        let b = conv(&B);
+        let er = conv(&ER);
+        let mut a_flat = vec![T::zero(); S_DENSE * S_DENSE];
+        for (i, row) in A.iter().enumerate() {
+            for (l, &v) in row.iter().enumerate() {
+                a_flat[i * S_DENSE + l] = T::from_f64(v);
+            }
+        }
         Dop853 {
-            a: A.iter().map(|r| conv(r)).collect(),
-            b: conv(&B),
-            er: conv(&ER),
+            b,
+            er,
             e3,
             d: D.iter().map(|r| conv(r)).collect(),
+            a_flat,
         }
     }
 }
 
-/// Scratch memory of [`Dop853`]: 16 stage vectors and two error vectors.
+/// Scratch memory of [`Dop853`]: 16 stage vectors (rows 0 and 12, the stages `f0` and
+/// `f1`, unused) and a stage input.
 #[derive(Debug, Clone)]
 pub struct Dop853Workspace<T> {
     k: Vec<T>,
     tmp: Vec<T>,
-    e3: Vec<T>,
+}
+
+/// Stage `l` of the step just taken: `f0`, `f1` (stage 13 of the dense output, at the new
+/// solution) or row `l` of `k`.
+#[inline(always)]
+fn stage<'a, T>(l: usize, n: usize, k: &'a [T], f0: &'a [T], f1: &'a [T]) -> &'a [T] {
+    match l {
+        0 => f0,
+        S => f1,
+        _ => &k[l * n..(l + 1) * n],
+    }
+}
+
+/// The positions of the non-zero entries of `row` (and their number), at compile time: each
+/// stage combination of a step touches just those stages.
+const fn nonzero(row: &[f64]) -> ([usize; S_DENSE], usize) {
+    let mut idx = [0; S_DENSE];
+    let mut m = 0;
+    let mut l = 0;
+    while l < row.len() {
+        if row[l] != 0.0 {
+            idx[m] = l;
+            m += 1;
+        }
+        l += 1;
+    }
+    (idx, m)
+}
+
+/// The stages the end of a step combines: those with a non-zero weight in `b`.
+const FIN: ([usize; S_DENSE], usize) = nonzero(&B);
+
+/// Whether every non-zero of `row` is among the stages of [`FIN`].
+const fn within_fin(row: &[f64]) -> bool {
+    let mut l = 0;
+    while l < row.len() {
+        let mut found = row[l] == 0.0;
+        let mut q = 0;
+        while q < FIN.1 {
+            found |= FIN.0[q] == l;
+            q += 1;
+        }
+        if !found {
+            return false;
+        }
+        l += 1;
+    }
+    true
+}
+
+// The two error estimates use no stage that `b` does not (the fused end of a step relies on it).
+const _: () = assert!(within_fin(&ER));
+const _: () = assert!(BHH[0].0 == 0 && BHH[1].0 == 8 && BHH[2].0 == 11 && within_fin(&BHH_AS_ROW));
+
+/// [`BHH`] as a row of `S` weights.
+const BHH_AS_ROW: [f64; S] = {
+    let mut row = [0.0; S];
+    let mut q = 0;
+    while q < BHH.len() {
+        row[BHH[q].0] = BHH[q].1;
+        q += 1;
+    }
+    row
+};
+
+/// `h ·` the weights `w` of the stages of [`FIN`].
+#[inline(always)]
+fn er_h<T: Real>(w: &[T], ht: T) -> [T; FIN.1] {
+    arr(|q| ht * w[FIN.0[q]])
+}
+
+/// The end of a step in one pass over `range`: `y1 = y0 + Σ b_q k_q` and the sums
+/// `(Σ_j (e5_j/sk_j)², Σ_j (e3_j/sk_j)²)` of the two error estimates `e5 = Σ er_q k_q`,
+/// `e3 = Σ e3_q k_q`, over the same `M` stages.
+#[inline(always)]
+#[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
+fn finish<T: Real, const M: usize>(
+    range: std::ops::Range<usize>,
+    y1: &mut [T],
+    y0: &[T],
+    rows: &[&[T]; M],
+    b: &[T; M],
+    er: &[T; M],
+    e3: &[T; M],
+    sc: &ErrorScale<'_>,
+) -> (f64, f64) {
+    let len = range.len();
+    let rows: [&[T]; M] = arr(|q| &rows[q][range.clone()][..len]);
+    let y1 = &mut y1[range.clone()][..len];
+    let y0 = &y0[range.clone()][..len];
+    let atol = &sc.atol[range.clone()][..len];
+    let rtol = &sc.rtol[range][..len];
+    let (mut err5, mut err3) = (0.0, 0.0);
+    for j in 0..len {
+        let mut y = y0[j];
+        let mut a5 = T::zero();
+        let mut a3 = T::zero();
+        for q in 0..M {
+            let kq = rows[q][j];
+            y += b[q] * kq;
+            a5 += er[q] * kq;
+            a3 += e3[q] * kq;
+        }
+        y1[j] = y;
+        // `ErrorScale::weight`, inlined.
+        let w = atol[j] + rtol[j] * y0[j].as_f64().abs().max(y.as_f64().abs());
+        let a = a5.as_f64() / w;
+        let b = a3.as_f64() / w;
+        err5 += a * a;
+        err3 += b * b;
+    }
+    (err5, err3)
+}
+
+impl<T: Real> Dop853<T> {
+    /// One step (without the dense output's stages) for states of length `DIM` (any length
+    /// when `DIM` is 0); returns the error norm.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn step_n<Sys: OdeSystem<T> + ?Sized, const DIM: usize>(
+        &self,
+        sys: &Sys,
+        t: f64,
+        h: f64,
+        y0: &[T],
+        f0: &[T],
+        y1: &mut [T],
+        scale: Option<ErrorScale<'_>>,
+        ws: &mut Dop853Workspace<T>,
+    ) -> f64 {
+        // With `DIM > 0` the state's length is a compile-time constant.
+        let n = if DIM > 0 { DIM } else { y0.len() };
+        let (y0, f0, y1) = (&y0[..n], &f0[..n], &mut y1[..n]);
+        let ht = T::from_f64(h);
+        let a = &self.a_flat[..S_DENSE * S_DENSE];
+        let k = &mut ws.k[..S_DENSE * n];
+        let tmp = &mut ws.tmp[..n];
+        // Each stage combines just the stages its row of `A` weights (known at compile time).
+        macro_rules! stages {
+            ($($i:literal)*) => {$({
+                const P: ([usize; S_DENSE], usize) = nonzero(A[$i]);
+                const M: usize = P.1;
+                let (done, rest) = k.split_at_mut($i * n);
+                let coef: [T; M] = arr(|q| ht * a[$i * S_DENSE + P.0[q]]);
+                let rows: [&[T]; M] = arr(|q| {
+                    let l = P.0[q];
+                    if l == 0 { f0 } else { &done[l * n..(l + 1) * n] }
+                });
+                comb(tmp, Some(y0), &coef, &rows);
+                sys.rhs(t + C[$i] * h, tmp, &mut rest[..n]);
+            })*};
+        }
+        stages!(1 2 3 4 5 6 7 8 9 10 11);
+        const M: usize = FIN.1;
+        let k = &ws.k[..S_DENSE * n];
+        let rows: [&[T]; M] = arr(|q| stage(FIN.0[q], n, k, f0, &[]));
+        let (b, er, e3) = (&self.b[..S], &self.er[..S], &self.e3[..S]);
+        let b: [T; M] = er_h(b, ht);
+        match scale {
+            Some(sc) => {
+                let (er, e3) = (er_h(er, ht), er_h(e3, ht));
+                let mut block = |r: std::ops::Range<usize>| {
+                    let len = r.len();
+                    let (err5, err3) = finish(r, y1, y0, &rows, &b, &er, &e3, &sc);
+                    let mut deno = err5 + 0.01 * err3;
+                    if deno <= 0.0 {
+                        deno = 1.0;
+                    }
+                    err5 / (len as f64 * deno).sqrt()
+                };
+                if sc.groups <= 1 {
+                    block(0..n)
+                } else {
+                    sc.combine(n, block)
+                }
+            }
+            None => {
+                comb(y1, Some(y0), &b, &rows);
+                0.0
+            }
+        }
+    }
 }
 
 impl<T: Real> Stepper<T> for Dop853<T> {
@@ -387,7 +578,6 @@ impl<T: Real> Stepper<T> for Dop853<T> {
         Dop853Workspace {
             k: vec![T::zero(); S_DENSE * dim],
             tmp: vec![T::zero(); dim],
-            e3: vec![T::zero(); dim],
         }
     }
 
@@ -412,49 +602,16 @@ impl<T: Real> Stepper<T> for Dop853<T> {
         scale: Option<ErrorScale<'_>>,
         ws: &mut Dop853Workspace<T>,
     ) -> StepReport {
-        let n = y0.len();
-        let ht = T::from_f64(h);
-        let mut coef = [T::zero(); S_DENSE];
-        let k = &mut ws.k[..S_DENSE * n];
-        k[..n].copy_from_slice(f0);
-        for i in 1..S {
-            for (cj, &aij) in coef[..i].iter_mut().zip(&self.a[i]) {
-                *cj = ht * aij;
-            }
-            let (done, rest) = k.split_at_mut(i * n);
-            combine(&mut ws.tmp, y0, &coef[..i], done);
-            sys.rhs(t + C[i] * h, &ws.tmp, &mut rest[..n]);
+        // Small states get a step with a compile-time length (fully unrolled combinations).
+        macro_rules! dims {
+            ($($d:literal)*) => {
+                match y0.len() {
+                    $($d => self.step_n::<Sys, $d>(sys, t, h, y0, f0, y1, scale, ws),)*
+                    _ => self.step_n::<Sys, 0>(sys, t, h, y0, f0, y1, scale, ws),
+                }
+            };
         }
-        for (cj, &bj) in coef[..S].iter_mut().zip(&self.b) {
-            *cj = ht * bj;
-        }
-        combine(y1, y0, &coef[..S], k);
-        let err = match scale {
-            Some(sc) => {
-                for (cj, &ej) in coef[..S].iter_mut().zip(&self.er) {
-                    *cj = ht * ej;
-                }
-                combine_zero(&mut ws.tmp, &coef[..S], k);
-                for (cj, &ej) in coef[..S].iter_mut().zip(&self.e3) {
-                    *cj = ht * ej;
-                }
-                combine_zero(&mut ws.e3, &coef[..S], k);
-                let (mut err5, mut err3) = (0.0, 0.0);
-                for i in 0..n {
-                    let w = sc.weight(i, y0[i], y1[i]);
-                    let a = ws.tmp[i].as_f64() / w;
-                    let b = ws.e3[i].as_f64() / w;
-                    err5 += a * a;
-                    err3 += b * b;
-                }
-                let mut deno = err5 + 0.01 * err3;
-                if deno <= 0.0 {
-                    deno = 1.0;
-                }
-                err5 / (n as f64 * deno).sqrt()
-            }
-            None => 0.0,
-        };
+        let err = dims!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
         StepReport {
             nfe: S - 1,
             f1_valid: false,
@@ -484,23 +641,25 @@ impl<T: Real> Stepper<T> for Dop853<T> {
     ) -> usize {
         let n = y0.len();
         let ht = T::from_f64(h);
-        let mut coef = [T::zero(); S_DENSE];
         let k = &mut ws.k[..S_DENSE * n];
-        k[S * n..(S + 1) * n].copy_from_slice(f1);
-        for i in S + 1..S_DENSE {
-            for (cj, &aij) in coef[..i].iter_mut().zip(&self.a[i]) {
-                *cj = ht * aij;
-            }
+        let tmp = &mut ws.tmp[..];
+        for (i, &ci) in C.iter().enumerate().skip(S + 1) {
             let (done, rest) = k.split_at_mut(i * n);
-            combine(&mut ws.tmp, y0, &coef[..i], done);
-            sys.rhs(t + C[i] * h, &ws.tmp, &mut rest[..n]);
+            let mut terms = Terms::new();
+            for (l, &al) in self.a_flat[i * S_DENSE..i * S_DENSE + i].iter().enumerate() {
+                terms.push(ht * al, stage(l, n, done, f0, f1));
+            }
+            lincomb(tmp, Some(y0), &terms);
+            sys.rhs(t + ci * h, tmp, &mut rest[..n]);
         }
+        let k = &ws.k[..S_DENSE * n];
         let (head, tail) = data.split_at_mut(4 * n);
         for (m, dm) in self.d.iter().enumerate() {
-            for (cj, &v) in coef.iter_mut().zip(dm) {
-                *cj = ht * v;
+            let mut terms = Terms::new();
+            for (l, &v) in dm.iter().enumerate() {
+                terms.push(ht * v, stage(l, n, k, f0, f1));
             }
-            combine_zero(&mut tail[m * n..(m + 1) * n], &coef, k);
+            lincomb(&mut tail[m * n..(m + 1) * n], None, &terms);
         }
         let (r1, rest) = head.split_at_mut(n);
         let (r2, rest) = rest.split_at_mut(n);

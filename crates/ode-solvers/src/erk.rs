@@ -1,15 +1,13 @@
 //! A generic explicit Runge–Kutta stepper that runs any [`Tableau`].
 
+use std::ops::Range;
+
 use crate::stepper::{hermite_eval, hermite_prepare};
 use crate::tableau::{Interpolant, DOPRI5_DENSE};
 use crate::{ErrorScale, OdeSystem, Real, StepReport, Stepper, Tableau};
 
 /// Largest number of stages [`ExplicitRk`] accepts.
 pub const MAX_STAGES: usize = 16;
-
-/// Block length of the fused stage combinations: a block of the output stays in L1 while all
-/// stages are added into it, and the inner loop vectorises.
-const BLOCK: usize = 64;
 
 /// An explicit Runge–Kutta method given by its tableau, with the tableau's coefficients
 /// converted once to the state's scalar type.
@@ -89,50 +87,349 @@ impl<T: Real> ExplicitRk<T> {
     pub fn tableau(&self) -> &'static Tableau {
         self.tableau
     }
+
+    /// Stage `l` of the step just taken: `f0` for the first, `f1` for the last of an FSAL
+    /// method, otherwise row `l` of the workspace's `k`.
+    #[inline(always)]
+    fn stage<'a>(&self, l: usize, n: usize, k: &'a [T], f0: &'a [T], f1: &'a [T]) -> &'a [T] {
+        if l == 0 {
+            f0
+        } else if self.fsal && l == self.c.len() - 1 {
+            f1
+        } else {
+            &k[l * n..(l + 1) * n]
+        }
+    }
 }
 
-/// Scratch memory of [`ExplicitRk`]: the stages, one after another, and a stage input.
+/// Scratch memory of [`ExplicitRk`]: the stages, one after another (row 0, and for FSAL
+/// methods the last row, unused: those stages live in `f0` and `f1`), and a stage input.
 #[derive(Debug, Clone)]
 pub struct ErkWorkspace<T> {
     k: Vec<T>,
     tmp: Vec<T>,
 }
 
-/// `out = y0 + Σ_l coef[l] · k_l`, where `k_l = k[l n .. (l+1) n]`; one pass over `out`.
+// ---------------------------------------------------------------------------------------
+// Fused stage combinations.
+//
+// Every combination of stages `out = base + Σ_q coef[q] · rows[q]` is one pass over the
+// state: each output element is accumulated in a register over all terms, in the order of
+// the terms, so nothing is re-read or re-written per term. The number of terms `M` is a
+// compile-time constant (the loop over terms is unrolled), and the rows are cut to the
+// state's length first, so the inner loop has no bounds checks.
+// ---------------------------------------------------------------------------------------
+
+/// `[f(0), …, f(M - 1)]` (a plain loop, which inlines where `std::array::from_fn` may not).
 #[inline(always)]
-pub(crate) fn combine<T: Real>(out: &mut [T], y0: &[T], coef: &[T], k: &[T]) {
+pub(crate) fn arr<A: Copy + Default, const M: usize>(mut f: impl FnMut(usize) -> A) -> [A; M] {
+    let mut out = [A::default(); M];
+    for (q, o) in out.iter_mut().enumerate() {
+        *o = f(q);
+    }
+    out
+}
+
+/// The first `M` rows, each cut to `range`.
+#[inline(always)]
+pub(crate) fn cut<'a, T, const M: usize>(rows: &[&'a [T]], range: Range<usize>) -> [&'a [T]; M] {
+    let len = range.len();
+    arr(|q| &rows[q][range.clone()][..len])
+}
+
+/// `out = base + Σ_q coef[q] · rows[q]` (`base` = 0 when `None`).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+pub(crate) fn comb<T: Real, const M: usize>(
+    out: &mut [T],
+    base: Option<&[T]>,
+    coef: &[T; M],
+    rows: &[&[T]; M],
+) {
     let n = out.len();
-    assert!(y0.len() == n && k.len() >= coef.len() * n);
-    let mut j0 = 0;
-    while j0 < n {
-        let j1 = (j0 + BLOCK).min(n);
-        let o = &mut out[j0..j1];
-        o.copy_from_slice(&y0[j0..j1]);
-        for (l, &cl) in coef.iter().enumerate() {
-            if cl == T::zero() {
-                continue;
-            }
-            let kl = &k[l * n + j0..l * n + j1];
-            for (oj, &kj) in o.iter_mut().zip(kl) {
-                *oj += cl * kj;
+    let rows: [&[T]; M] = cut(rows, 0..n);
+    match base {
+        Some(base) => {
+            let base = &base[..n];
+            for j in 0..n {
+                let mut acc = base[j];
+                for q in 0..M {
+                    acc += coef[q] * rows[q][j];
+                }
+                out[j] = acc;
             }
         }
-        j0 = j1;
+        None => {
+            for j in 0..n {
+                let mut acc = T::zero();
+                for q in 0..M {
+                    acc += coef[q] * rows[q][j];
+                }
+                out[j] = acc;
+            }
+        }
     }
 }
 
-/// `out = Σ_l coef[l] · k_l` (no base vector).
+/// `Σ_j (e_j / sk_j)²` for the local error `e = Σ_q coef[q] · rows[q]` of a step from `y0`
+/// to `y1` (all of one length), with `sk_j` as in [`ErrorScale::weight`]; `e` is never
+/// stored.
 #[inline(always)]
-pub(crate) fn combine_zero<T: Real>(out: &mut [T], coef: &[T], k: &[T]) {
-    let n = out.len();
-    assert!(k.len() >= coef.len() * n);
-    out.fill(T::zero());
-    for (l, &cl) in coef.iter().enumerate() {
-        if cl == T::zero() {
-            continue;
+#[allow(clippy::needless_range_loop)]
+pub(crate) fn err_sq<T: Real, const M: usize>(
+    coef: &[T; M],
+    rows: &[&[T]; M],
+    y0: &[T],
+    y1: &[T],
+    atol: &[f64],
+    rtol: &[f64],
+) -> f64 {
+    let len = y0.len();
+    let rows: [&[T]; M] = cut(rows, 0..len);
+    let (y1, atol, rtol) = (&y1[..len], &atol[..len], &rtol[..len]);
+    let mut acc = 0.0;
+    for j in 0..len {
+        let mut e = T::zero();
+        for q in 0..M {
+            e += coef[q] * rows[q][j];
         }
-        for (oj, &kj) in out.iter_mut().zip(&k[l * n..(l + 1) * n]) {
-            *oj += cl * kj;
+        let w = atol[j] + rtol[j] * y0[j].as_f64().abs().max(y1[j].as_f64().abs());
+        let r = e.as_f64() / w;
+        acc += r * r;
+    }
+    acc
+}
+
+/// The RMS error norm ([`ErrorScale::rms`], blocks included) of the local error
+/// `e = Σ_q coef[q] · rows[q]`, computed without storing `e`.
+#[inline(always)]
+pub(crate) fn err_norm<T: Real, const M: usize>(
+    coef: &[T; M],
+    rows: &[&[T]; M],
+    y0: &[T],
+    y1: &[T],
+    sc: &ErrorScale<'_>,
+) -> f64 {
+    let n = y0.len();
+    if sc.groups <= 1 {
+        let acc = err_sq(coef, rows, y0, y1, sc.atol, sc.rtol);
+        return (acc / n.max(1) as f64).sqrt();
+    }
+    sc.combine(n, |r| {
+        let len = r.len();
+        let rows: [&[T]; M] = cut(rows, r.clone());
+        let (y0, y1) = (&y0[r.clone()], &y1[r.clone()]);
+        let acc = err_sq(coef, &rows, y0, y1, &sc.atol[r.clone()], &sc.rtol[r]);
+        (acc / len.max(1) as f64).sqrt()
+    })
+}
+
+/// A combination with a number of terms known only at run time (up to [`MAX_STAGES`]), zero
+/// coefficients left out; evaluated by the kernels above through [`with_len`].
+#[derive(Clone, Copy)]
+pub(crate) struct Terms<'a, T> {
+    rows: [&'a [T]; MAX_STAGES],
+    coef: [T; MAX_STAGES],
+    len: usize,
+}
+
+impl<'a, T: Real> Terms<'a, T> {
+    /// No terms.
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Terms {
+            rows: [&[]; MAX_STAGES],
+            coef: [T::zero(); MAX_STAGES],
+            len: 0,
+        }
+    }
+
+    /// Adds the term `c · row`, unless `c` is zero.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, c: T, row: &'a [T]) {
+        if c != T::zero() {
+            self.rows[self.len] = row;
+            self.coef[self.len] = c;
+            self.len += 1;
+        }
+    }
+
+    /// The first `M` terms as fixed-size arrays.
+    #[inline(always)]
+    fn fixed<const M: usize>(&self) -> ([T; M], [&'a [T]; M]) {
+        (arr(|q| self.coef[q]), arr(|q| self.rows[q]))
+    }
+}
+
+/// Runs `$body` with the const `$m` equal to the run-time length `$len` (0 ..= 16), so that
+/// a kernel can be called with a compile-time number of terms.
+macro_rules! with_len {
+    ($len:expr, $m:ident => $body:expr) => {
+        with_len!(@arms $len, $m, $body, [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16])
+    };
+    (@arms $len:expr, $m:ident, $body:expr, [$($k:literal)*]) => {
+        match $len {
+            $($k => {
+                const $m: usize = $k;
+                $body
+            })*
+            _ => unreachable!("more than 16 terms"),
+        }
+    };
+}
+
+/// `out = base + Σ terms` (or `Σ terms` when `base` is `None`).
+pub(crate) fn lincomb<T: Real>(out: &mut [T], base: Option<&[T]>, t: &Terms<'_, T>) {
+    with_len!(t.len, M => {
+        let (coef, rows) = t.fixed::<M>();
+        comb::<T, M>(out, base, &coef, &rows)
+    })
+}
+
+/// [`err_norm`] of `e = Σ terms`.
+fn lincomb_err_norm<T: Real>(t: &Terms<'_, T>, y0: &[T], y1: &[T], sc: &ErrorScale<'_>) -> f64 {
+    with_len!(t.len, M => {
+        let (coef, rows) = t.fixed::<M>();
+        err_norm::<T, M>(&coef, &rows, y0, y1, sc)
+    })
+}
+
+impl<T: Real> ExplicitRk<T> {
+    /// One step of a tableau with `NS` stages (FSAL or not), with every stage combination a
+    /// fused kernel of a compile-time number of terms, for states of length `DIM` (any
+    /// length when `DIM` is 0). Zero coefficients are multiplied rather than skipped: for
+    /// finite stages that adds exact zeros.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn step_fixed<S: OdeSystem<T> + ?Sized, const NS: usize, const FSAL: bool, const DIM: usize>(
+        &self,
+        sys: &S,
+        t: f64,
+        h: f64,
+        y0: &[T],
+        f0: &[T],
+        y1: &mut [T],
+        f1: &mut [T],
+        scale: Option<ErrorScale<'_>>,
+        ws: &mut ErkWorkspace<T>,
+    ) -> f64 {
+        // With `DIM > 0` the state's length is a compile-time constant.
+        let n = if DIM > 0 { DIM } else { y0.len() };
+        let (y0, f0, y1, f1) = (&y0[..n], &f0[..n], &mut y1[..n], &mut f1[..n]);
+        let ht = T::from_f64(h);
+        let a = &self.a[..NS * NS];
+        let c = &self.c[..NS];
+        let k = &mut ws.k[..NS * n];
+        let tmp = &mut ws.tmp[..n];
+        macro_rules! stages {
+            ($($i:literal)*) => {$(
+                if $i < NS {
+                    let (done, rest) = k.split_at_mut($i * n);
+                    let coef: [T; $i] = arr(|l| ht * a[$i * NS + l]);
+                    let rows: [&[T]; $i] = arr(|l| {
+                        if l == 0 { f0 } else { &done[l * n..(l + 1) * n] }
+                    });
+                    let ti = t + c[$i] * h;
+                    if FSAL && $i == NS - 1 {
+                        // The last stage's input is the new solution.
+                        comb(y1, Some(y0), &coef, &rows);
+                        sys.rhs(ti, y1, f1);
+                    } else {
+                        comb(tmp, Some(y0), &coef, &rows);
+                        sys.rhs(ti, tmp, &mut rest[..n]);
+                    }
+                }
+            )*};
+        }
+        stages!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+        let k = &ws.k[..NS * n];
+        let f1: &[T] = f1;
+        let rows: [&[T]; NS] = arr(|l| {
+            if l == 0 {
+                f0
+            } else if FSAL && l == NS - 1 {
+                f1
+            } else {
+                &k[l * n..(l + 1) * n]
+            }
+        });
+        if !FSAL {
+            let b = &self.b[..NS];
+            let coef: [T; NS] = arr(|l| ht * b[l]);
+            comb(y1, Some(y0), &coef, &rows);
+        }
+        match scale {
+            Some(sc) if !self.e.is_empty() => {
+                let e = &self.e[..NS];
+                let coef: [T; NS] = arr(|l| ht * e[l]);
+                err_norm(&coef, &rows, y0, y1, &sc)
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// One step of any tableau: the stage combinations are built at run time, zero
+    /// coefficients left out.
+    #[allow(clippy::too_many_arguments)]
+    fn step_any<S: OdeSystem<T> + ?Sized>(
+        &self,
+        sys: &S,
+        t: f64,
+        h: f64,
+        y0: &[T],
+        f0: &[T],
+        y1: &mut [T],
+        f1: &mut [T],
+        scale: Option<ErrorScale<'_>>,
+        ws: &mut ErkWorkspace<T>,
+    ) -> f64 {
+        let n = y0.len();
+        let s = self.c.len();
+        let ht = T::from_f64(h);
+        let k = &mut ws.k[..s * n];
+        let tmp = &mut ws.tmp[..n];
+        for i in 1..s {
+            let (done, rest) = k.split_at_mut(i * n);
+            let mut terms = Terms::new();
+            for (l, &al) in self.a[i * s..i * s + i].iter().enumerate() {
+                terms.push(
+                    ht * al,
+                    if l == 0 {
+                        f0
+                    } else {
+                        &done[l * n..(l + 1) * n]
+                    },
+                );
+            }
+            let ti = t + self.c[i] * h;
+            if self.fsal && i == s - 1 {
+                // The last stage's input is the new solution.
+                lincomb(y1, Some(y0), &terms);
+                sys.rhs(ti, y1, f1);
+            } else {
+                lincomb(tmp, Some(y0), &terms);
+                sys.rhs(ti, tmp, &mut rest[..n]);
+            }
+        }
+        let k = &ws.k[..s * n];
+        let f1: &[T] = f1;
+        let row = |l: usize| self.stage(l, n, k, f0, f1);
+        if !self.fsal {
+            let mut terms = Terms::new();
+            for (l, &bl) in self.b.iter().enumerate() {
+                terms.push(ht * bl, row(l));
+            }
+            lincomb(y1, Some(y0), &terms);
+        }
+        match scale {
+            Some(sc) if !self.e.is_empty() => {
+                let mut terms = Terms::new();
+                for (l, &el) in self.e.iter().enumerate() {
+                    terms.push(ht * el, row(l));
+                }
+                lincomb_err_norm(&terms, y0, y1, &sc)
+            }
+            _ => 0.0,
         }
     }
 }
@@ -172,44 +469,25 @@ impl<T: Real> Stepper<T> for ExplicitRk<T> {
         scale: Option<ErrorScale<'_>>,
         ws: &mut ErkWorkspace<T>,
     ) -> StepReport {
-        let n = y0.len();
         let s = self.c.len();
-        let ht = T::from_f64(h);
-        let mut coef = [T::zero(); MAX_STAGES];
-        let k = &mut ws.k[..s * n];
-        k[..n].copy_from_slice(f0);
-        for i in 1..s {
-            for (cj, &aij) in coef[..i].iter_mut().zip(&self.a[i * s..i * s + i]) {
-                *cj = ht * aij;
-            }
-            let (done, rest) = k.split_at_mut(i * n);
-            let ti = t + self.c[i] * h;
-            if self.fsal && i == s - 1 {
-                // The last stage's input is the new solution.
-                combine(y1, y0, &coef[..i], done);
-                sys.rhs(ti, y1, &mut rest[..n]);
-            } else {
-                combine(&mut ws.tmp, y0, &coef[..i], done);
-                sys.rhs(ti, &ws.tmp, &mut rest[..n]);
-            }
-        }
-        if self.fsal {
-            f1.copy_from_slice(&k[(s - 1) * n..s * n]);
-        } else {
-            for (cj, &bj) in coef[..s].iter_mut().zip(&self.b) {
-                *cj = ht * bj;
-            }
-            combine(y1, y0, &coef[..s], k);
-        }
-        let err = match scale {
-            Some(sc) if !self.e.is_empty() => {
-                for (cj, &ej) in coef[..s].iter_mut().zip(&self.e) {
-                    *cj = ht * ej;
+        // The common tableau shapes get a step with compile-time stage counts, and small
+        // states one with a compile-time length (fully unrolled combinations).
+        macro_rules! fixed {
+            ($ns:literal, $fsal:literal) => {
+                fixed!(@dims $ns, $fsal, [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16])
+            };
+            (@dims $ns:literal, $fsal:literal, [$($d:literal)*]) => {
+                match y0.len() {
+                    $($d => self.step_fixed::<S, $ns, $fsal, $d>(sys, t, h, y0, f0, y1, f1, scale, ws),)*
+                    _ => self.step_fixed::<S, $ns, $fsal, 0>(sys, t, h, y0, f0, y1, f1, scale, ws),
                 }
-                combine_zero(&mut ws.tmp, &coef[..s], k);
-                sc.rms(&ws.tmp, y0, y1)
-            }
-            _ => 0.0,
+            };
+        }
+        let err = match (s, self.fsal) {
+            (7, true) => fixed!(7, true),
+            (4, true) => fixed!(4, true),
+            (4, false) => fixed!(4, false),
+            _ => self.step_any(sys, t, h, y0, f0, y1, f1, scale, ws),
         };
         StepReport {
             nfe: s - 1,
@@ -252,16 +530,16 @@ impl<T: Real> Stepper<T> for ExplicitRk<T> {
             Interpolant::Dopri5 => {
                 // Hairer's DOPRI5 `rcont` vectors; y(θ) = r1 + θ(r2 + (1-θ)(r3 + θ(r4 + (1-θ) r5))).
                 let ht = T::from_f64(h);
-                let mut d = [T::zero(); 7];
-                for (dj, &v) in d.iter_mut().zip(&DOPRI5_DENSE) {
-                    *dj = ht * T::from_f64(v);
-                }
                 let k = &ws.k;
+                let mut terms = Terms::new();
+                for (l, &v) in DOPRI5_DENSE.iter().enumerate() {
+                    terms.push(ht * T::from_f64(v), self.stage(l, n, k, f0, f1));
+                }
                 let (r1, rest) = data.split_at_mut(n);
                 let (r2, rest) = rest.split_at_mut(n);
                 let (r3, rest) = rest.split_at_mut(n);
                 let (r4, r5) = rest.split_at_mut(n);
-                combine_zero(&mut r5[..n], &d, k);
+                lincomb(&mut r5[..n], None, &terms);
                 for i in 0..n {
                     let dy = y1[i] - y0[i];
                     let bspl = ht * f0[i] - dy;
@@ -272,9 +550,10 @@ impl<T: Real> Stepper<T> for ExplicitRk<T> {
                 }
             }
             Interpolant::ThetaPolynomial(_) => {
-                let s = self.c.len();
                 data[..n].copy_from_slice(y0);
-                data[n..(s + 1) * n].copy_from_slice(&ws.k[..s * n]);
+                for l in 0..self.c.len() {
+                    data[(l + 1) * n..(l + 2) * n].copy_from_slice(self.stage(l, n, &ws.k, f0, f1));
+                }
             }
         }
         0
@@ -304,7 +583,12 @@ impl<T: Real> Stepper<T> for ExplicitRk<T> {
                     }
                     *wi = T::from_f64(acc * h);
                 }
-                combine(out, &data[..n], &w[..s], &data[n..]);
+                let (y0, k) = data.split_at(n);
+                let mut terms = Terms::new();
+                for (l, &wl) in w[..s].iter().enumerate() {
+                    terms.push(wl, &k[l * n..(l + 1) * n]);
+                }
+                lincomb(out, Some(y0), &terms);
             }
         }
     }

@@ -676,7 +676,9 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             if on_stop {
                 t_stop = t_end;
             }
-            self.emit_outputs(out_times, &mut next_out, t, h, t_new, t_stop, dir, run);
+            if next_out < out_times.len() {
+                self.emit_outputs(out_times, &mut next_out, t, h, t_new, t_stop, dir, run);
+            }
             if let Some(d) = run.dense.as_mut() {
                 d.push(t, h, &self.dense);
             }
