@@ -198,12 +198,12 @@ fn bench_mlp(c: &mut Criterion, name: &str, dims: &[usize], batch: usize) {
     let mut params_fwd = Vec::new();
     let mut hand = Hand::new(&mlp, batch);
 
-    let mut forward = |t: &mut Tape<f64>, p: &mut Vec<Var>| {
+    let forward = |t: &mut Tape<f64>, p: &mut Vec<Var>| {
         t.clear();
         let out = mlp.record(t, &x, p);
         black_box(t.value(out)[0]);
     };
-    let mut fwd_bwd = |t: &mut Tape<f64>, p: &mut Vec<Var>| {
+    let fwd_bwd = |t: &mut Tape<f64>, p: &mut Vec<Var>| {
         t.clear();
         let out = mlp.record(t, &x, p);
         t.backward_with(out, &cot).expect("backward");
