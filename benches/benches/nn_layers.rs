@@ -14,9 +14,9 @@
 //! Before measuring, each configuration prints its heap allocations per warm call (a counting
 //! global allocator is installed). f64 throughout.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use benches::alloc_count::{allocations_per_call, Counting};
 use std::time::Duration;
 
 use adjoint::Dynamics;
@@ -28,37 +28,8 @@ use nn_layers::{
     NetDynamics, ParamLayout, ParamVars,
 };
 
-struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations_per_call(mut f: impl FnMut()) -> f64 {
-    f(); // warm
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for _ in 0..10 {
-        f();
-    }
-    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 10.0
-}
 
 fn dyn_vjp(c: &mut Criterion) {
     let nets: [(&str, MlpConfig, usize); 2] = [

@@ -253,6 +253,47 @@ pub fn time_per_call<R>(
     time_interleaved(&mut [&mut g], samples, min_batch)[0]
 }
 
+/// A counting global allocator for the benchmarks that report allocations per call; each
+/// bench binary installs it with `#[global_allocator] static GLOBAL: Counting = Counting;`.
+pub mod alloc_count {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Forwards to the system allocator and counts allocations and reallocations.
+    pub struct Counting;
+
+    static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+    // SAFETY: every method forwards unchanged to the system allocator.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    /// Allocations per call of `f`, averaged over 10 calls after one warm-up call (counts
+    /// only when [`Counting`] is the global allocator).
+    pub fn allocations_per_call(mut f: impl FnMut()) -> f64 {
+        f();
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            f();
+        }
+        (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 10.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
