@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::report::{self, Entry, Run};
+use crate::report::{self, Entry, Run, Table};
 use crate::{cargo, root};
 
 /// Options of `cargo xtask bench`.
@@ -138,28 +138,89 @@ fn read_entry(bench_json: &Path, since: Option<SystemTime>) -> Option<Entry> {
     })
 }
 
-/// The table binaries of the benches crate (`benches/src/bin/*.rs`).
-fn table_binaries() -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(root().join("benches/src/bin"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.path()
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-        })
-        .collect();
-    v.sort();
-    v
+/// An end-to-end measurement program: an example that prints a markdown table.
+#[derive(Debug, Clone, Copy)]
+pub struct Program {
+    /// Name used by `--filter` and as the report's section title.
+    pub name: &'static str,
+    /// Package holding the example.
+    pub package: &'static str,
+    /// Example name (`cargo run --example`).
+    pub example: &'static str,
+    /// Its source, relative to the workspace root (checked by a test).
+    pub source: &'static str,
+    /// Arguments of a full run.
+    pub full: &'static [&'static str],
+    /// Arguments of a `--quick` run.
+    pub quick: &'static [&'static str],
+}
+
+/// The end-to-end programs, in the order they run (after the criterion benchmarks).
+pub const PROGRAMS: [Program; 4] = [
+    Program {
+        name: "solver_table",
+        package: "benches",
+        example: "solver_table",
+        source: "benches/examples/solver_table/main.rs",
+        full: &[
+            "--sweep",
+            "--plots",
+            "docs/work-precision",
+            "--link-prefix",
+            "work-precision",
+        ],
+        quick: &[
+            "--sweep",
+            "--samples",
+            "3",
+            "--batch-ms",
+            "2",
+            "--plots",
+            "{target}/bench-report/work-precision",
+        ],
+    },
+    Program {
+        name: "adjoint_memory",
+        package: "adjoint",
+        example: "memory",
+        source: "crates/adjoint/examples/memory.rs",
+        full: &["128", "32", "256", "100,400,1600"],
+        quick: &["16", "8", "32", "100,400"],
+    },
+    Program {
+        name: "batch_bench",
+        package: "ode-solvers",
+        example: "batch_bench",
+        source: "crates/ode-solvers/examples/batch_bench.rs",
+        full: &["1", "2", "1", "2"],
+        quick: &["--quick", "1", "2"],
+    },
+    Program {
+        name: "spiral_bench",
+        package: "models",
+        example: "spiral_bench",
+        source: "crates/models/examples/spiral_bench.rs",
+        full: &[],
+        quick: &["100"],
+    },
+];
+
+/// The cargo target directory: `CARGO_TARGET_DIR` (relative to the workspace root) or
+/// `target/`. Criterion writes its results there and the report goes to `bench-report/` in it.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => root().join(d),
+        _ => root().join("target"),
+    }
 }
 
 /// Runs `cargo xtask bench`.
 pub fn run(args: &BenchArgs) -> Result<(), String> {
-    let report_dir = root().join("target/bench-report");
+    let target = target_dir();
+    let report_dir = target.join("bench-report");
     fs::create_dir_all(&report_dir).map_err(|e| e.to_string())?;
     let start = SystemTime::now();
-    let mut tables = String::new();
+    let mut tables: Vec<Table> = Vec::new();
     let mut notes = Vec::new();
     if !args.no_run {
         let mut cmd = vec!["bench", "-p", "benches", "--benches", "--"];
@@ -177,8 +238,12 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
             ]);
         }
         crate::run(&cmd)?;
-        for bin in table_binaries() {
-            if args.filter.as_deref().is_some_and(|f| !bin.contains(f)) {
+        for prog in PROGRAMS {
+            if args
+                .filter
+                .as_deref()
+                .is_some_and(|f| !prog.name.contains(f))
+            {
                 continue;
             }
             let mut a = vec![
@@ -186,32 +251,39 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
                 "--release",
                 "-q",
                 "-p",
-                "benches",
-                "--bin",
-                bin.as_str(),
+                prog.package,
+                "--example",
+                prog.example,
                 "--",
             ];
-            if args.quick {
-                a.push("--quick");
-            }
+            // `{target}` in an argument stands for the cargo target directory.
+            let target_str = target.to_string_lossy();
+            let extra: Vec<String> = (if args.quick { prog.quick } else { prog.full })
+                .iter()
+                .map(|x| x.replace("{target}", &target_str))
+                .collect();
+            a.extend(extra.iter().map(String::as_str));
             eprintln!("$ cargo {}", a.join(" "));
+            let started = std::time::Instant::now();
             let out = Command::new(cargo())
                 .args(&a)
                 .current_dir(root())
+                .stderr(std::process::Stdio::inherit())
                 .output()
                 .map_err(|e| e.to_string())?;
+            let secs = started.elapsed().as_secs_f64();
             if out.status.success() {
-                tables.push_str(&format!(
-                    "### `{bin}`\n\n{}\n\n",
-                    String::from_utf8_lossy(&out.stdout).trim()
-                ));
+                let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                tables.push(Table {
+                    name: prog.name.to_string(),
+                    command: format!("cargo {}", a.join(" ")),
+                    seconds: secs,
+                    markdown: text,
+                });
             } else {
                 notes.push(format!(
-                    "table binary {bin} failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                        .lines()
-                        .last()
-                        .unwrap_or("")
+                    "end-to-end program {} ({}) failed ({}); see its output above",
+                    prog.name, prog.source, out.status
                 ));
             }
         }
@@ -230,10 +302,14 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
                 if args.quick {
                     a.push("--quick".into());
                 }
+                let started = std::time::Instant::now();
                 match Command::new(py).args(&a).current_dir(root()).output() {
-                    Ok(o) if o.status.success() => {
-                        tables.push_str(&format!("### Python peers\n\n{}\n\n", String::from_utf8_lossy(&o.stdout).trim()))
-                    }
+                    Ok(o) if o.status.success() => tables.push(Table {
+                        name: "python_peers".into(),
+                        command: format!("{py} {}", a.join(" ")),
+                        seconds: started.elapsed().as_secs_f64(),
+                        markdown: String::from_utf8_lossy(&o.stdout).trim().to_string(),
+                    }),
                     Ok(o) => notes.push(format!(
                         "Python peers: skipped — {py} failed: {}",
                         String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
@@ -244,7 +320,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         }
     }
     let entries = collect(
-        &root().join("target/criterion"),
+        &target.join("criterion"),
         if args.no_run { None } else { Some(start) },
     );
     let run = Run {
@@ -254,6 +330,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         quick: args.quick,
         entries,
         notes,
+        tables,
     };
     let json = serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?;
     let stamp = start
@@ -265,10 +342,6 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         write_atomic(&report_dir.join(format!("{name}.json")), &json)?;
     }
     let mut generated = report::markdown(&run);
-    if !tables.is_empty() {
-        generated.push('\n');
-        generated.push_str(&tables);
-    }
     if let Some(name) = &args.compare {
         let path = report_dir.join(format!("{name}.json"));
         let old: Run = fs::read_to_string(&path)
@@ -287,8 +360,10 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     let doc = fs::read_to_string(&doc_path).unwrap_or_else(|_| "# Benchmarks\n".into());
     write_atomic(&doc_path, &report::splice(&doc, &generated))?;
     eprintln!(
-        "wrote docs/benchmarks.md and target/bench-report/run-{stamp}.json ({} benchmarks)",
-        run.entries.len()
+        "wrote docs/benchmarks.md and {} ({} benchmarks, {} tables)",
+        report_dir.join(format!("run-{stamp}.json")).display(),
+        run.entries.len(),
+        run.tables.len()
     );
     Ok(())
 }
@@ -302,6 +377,36 @@ fn write_atomic(path: &PathBuf, text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_program_exists_and_names_are_unique() {
+        for (i, p) in PROGRAMS.iter().enumerate() {
+            let src = root().join(p.source);
+            assert!(src.is_file(), "{} is not there", src.display());
+            // An example `NAME.rs` or `NAME/main.rs` in the package's examples/.
+            let stem = src
+                .parent()
+                .and_then(|d| d.file_name())
+                .filter(|d| *d != "examples")
+                .or_else(|| src.file_stem())
+                .unwrap();
+            assert_eq!(stem, p.example, "{}", p.source);
+            let manifest = fs::read_to_string(
+                src.ancestors()
+                    .find(|d| d.join("Cargo.toml").is_file())
+                    .unwrap()
+                    .join("Cargo.toml"),
+            )
+            .unwrap();
+            assert!(
+                manifest.contains(&format!("name = \"{}\"", p.package)),
+                "{} is not in package {}",
+                p.source,
+                p.package
+            );
+            assert!(PROGRAMS[..i].iter().all(|q| q.name != p.name));
+        }
+    }
 
     #[test]
     fn parses_options_and_rejects_bad_ones() {

@@ -56,6 +56,22 @@ pub struct Run {
     /// Lines about peers that were skipped (missing Python, packages, ...).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The markdown tables of the end-to-end programs and the Python peers.
+    #[serde(default)]
+    pub tables: Vec<Table>,
+}
+
+/// The output of one end-to-end program (an example that prints markdown).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Table {
+    /// Program name.
+    pub name: String,
+    /// The command that produced it.
+    pub command: String,
+    /// Wall time of the command in seconds (build included).
+    pub seconds: f64,
+    /// What it printed.
+    pub markdown: String,
 }
 
 /// Formats nanoseconds with a unit.
@@ -119,6 +135,12 @@ pub fn markdown(run: &Run) -> String {
                 ratios.join(", ")
             ));
         }
+    }
+    for t in &run.tables {
+        out.push_str(&format!(
+            "\n### `{}`\n\nCommand: `{}` ({:.0} s).\n\n{}\n",
+            t.name, t.command, t.seconds, t.markdown
+        ));
     }
     out
 }
@@ -243,6 +265,25 @@ mod tests {
 
     fn recorded() -> Run {
         serde_json::from_str(RECORDED).unwrap()
+    }
+
+    #[test]
+    fn report_has_the_end_to_end_tables() {
+        let mut run = recorded();
+        run.tables.push(Table {
+            name: "spiral_bench".into(),
+            command: "cargo run --release -q -p models --example spiral_bench -- 100".into(),
+            seconds: 12.4,
+            markdown: "| gradient | ms |\n|---|---|\n| direct | 5.1 |".into(),
+        });
+        let md = markdown(&run);
+        assert!(md.contains(
+            "### `spiral_bench`\n\nCommand: `cargo run --release -q -p models --example spiral_bench -- 100` (12 s).\n\n| gradient | ms |\n|---|---|\n| direct | 5.1 |\n"
+        ), "{md}");
+        // The JSON record keeps them; an old record without tables still reads.
+        let back: Run = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
+        assert_eq!(back.tables, run.tables);
+        assert!(recorded().tables.is_empty());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Batch-solve measurements (issue 7): per-sample speed-up from 1 to 2 threads, per-sample
 //! versus shared-step work on a heterogeneous batch, and shared-step time per sample as the
-//! batch grows. `cargo run --release -p ode-solvers --example batch_bench [-- THREADS...]`;
+//! batch grows. `cargo run --release -p ode-solvers --example batch_bench [-- [--quick] THREADS...]`;
 //! prints markdown. Timings are medians of repeated runs.
 
 use std::time::Instant;
@@ -77,6 +77,9 @@ fn time<R>(reps: usize, mut f: impl FnMut() -> R) -> f64 {
 }
 
 fn main() {
+    // `--quick`: 3 repetitions per figure instead of 9 (a smoke run).
+    let quick = std::env::args().any(|a| a == "--quick");
+    let reps = if quick { 3 } else { 9 };
     let threads: Vec<usize> = {
         let v: Vec<usize> = std::env::args()
             .skip(1)
@@ -99,7 +102,9 @@ fn main() {
     println!(
         "### Per-sample mode: 256 samples of the spiral MLP, Dopri5, rtol 1e-7, t in [0, 5]\n"
     );
-    println!("| threads | ms per batch (median of 9) | speed-up over 1 thread |\n|---|---|---|");
+    println!(
+        "| threads | ms per batch (median of {reps}) | speed-up over 1 thread |\n|---|---|---|"
+    );
     let mut base = None;
     for &n in &threads {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -107,7 +112,7 @@ fn main() {
             .build()
             .expect("pool");
         let t = pool.install(|| {
-            time(9, || {
+            time(reps, || {
                 batch::solve(&method, &mlp, 2, &y0, 0.0, 5.0, &opts, BatchMode::PerSample)
                     .expect("batch")
             })
@@ -125,7 +130,7 @@ fn main() {
     let y0v: Vec<f64> = (0..64).flat_map(|_| [2.0, 0.0]).collect();
     println!("\n### Heterogeneous batch: 64 Van der Pol oscillators, mu in [0.5, 5], t in [0, 20], rtol 1e-6, one thread\n");
     println!(
-        "| mode | right-hand-side evaluations (all samples) | ms (median of 9) |\n|---|---|---|"
+        "| mode | right-hand-side evaluations (all samples) | ms (median of {reps}) |\n|---|---|---|"
     );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -141,7 +146,7 @@ fn main() {
             BatchMode::SharedStep => st.nfe * 64,
         };
         let t = pool.install(|| {
-            time(9, || {
+            time(reps, || {
                 batch::solve(&method, &vdp, 2, &y0v, 0.0, 20.0, &o, mode).expect("batch")
             })
         });
@@ -160,7 +165,7 @@ fn main() {
         let out = batch::solve(&method, &mlp, 2, &y, 0.0, 5.0, &opts, BatchMode::SharedStep)
             .expect("batch");
         let steps = out.total_stats().accepted;
-        let reps = (2000 / n).clamp(5, 200);
+        let reps = if quick { 3 } else { (2000 / n).clamp(5, 200) };
         let t = pool.install(|| {
             time(reps, || {
                 batch::solve(&method, &mlp, 2, &y, 0.0, 5.0, &opts, BatchMode::SharedStep)

@@ -15,10 +15,12 @@
 //! batch instead of the median, for comparing code changes on a busy machine), `--solve
 //! SOLVER METHOD TOL N` (only run N solves of one case, e.g. under a profiler).
 
-#[path = "../peers/mod.rs"]
+#[path = "../../peers/mod.rs"]
 mod peers;
+mod plot;
 
 use std::cell::Cell;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use benches::{
@@ -44,7 +46,16 @@ struct Config {
     use_min: bool,
     /// `--solve SOLVER METHOD TOL N`: only run N solves of one case (for profiling).
     solve_only: Option<(String, String, f64, usize)>,
+    /// Tolerances to run (`--sweep`: 1e-3 … 1e-10); the table shows those of [`TOLERANCES`].
+    tols: Vec<f64>,
+    /// `--plots DIR`: write a work-precision diagram per problem and method there.
+    plots: Option<PathBuf>,
+    /// `--link-prefix P`: how the markdown refers to the plot directory (default: its path).
+    link_prefix: Option<String>,
 }
+
+/// The tolerances of `--sweep`: every decade from 1e-3 to 1e-10.
+const SWEEP: [f64; 8] = [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10];
 
 /// Measures every solver of [`Solver::ALL`] that offers `method` (`None` for the others):
 /// NFE and error from one counted solve, time from interleaved batches of solves.
@@ -135,6 +146,7 @@ fn table<P: BenchProblem, const N: usize>(
     cfg: &Config,
     rows: &mut Vec<String>,
     misses: &mut Vec<String>,
+    points: &mut Vec<(&'static str, Method, plot::Point)>,
 ) {
     if !cfg.problems.is_empty() && !cfg.problems.iter().any(|p| p == P::NAME) {
         return;
@@ -154,9 +166,27 @@ fn table<P: BenchProblem, const N: usize>(
             );
         }
     }
-    for tol in TOLERANCES {
+    for &tol in &cfg.tols {
         for method in Method::ALL {
             let row = measure_row::<P, N>(method, tol, &r.y, cfg);
+            for (solver, m) in Solver::ALL.iter().zip(&row) {
+                if let Some(m) = m {
+                    points.push((
+                        P::NAME,
+                        method,
+                        plot::Point {
+                            solver: solver.label(),
+                            tol,
+                            micros: m.micros,
+                            nfe: m.nfe,
+                            err: m.err,
+                        },
+                    ));
+                }
+            }
+            if !TOLERANCES.contains(&tol) {
+                continue;
+            }
             let ours = row[0].expect("ours");
             let mut cells = vec![
                 P::NAME.to_string(),
@@ -247,6 +277,9 @@ fn main() {
         problems: Vec::new(),
         solve_only: None,
         use_min: false,
+        tols: TOLERANCES.to_vec(),
+        plots: None,
+        link_prefix: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -258,6 +291,9 @@ fn main() {
             }
             "--problem" => cfg.problems.push(val()),
             "--min" => cfg.use_min = true,
+            "--sweep" => cfg.tols = SWEEP.to_vec(),
+            "--plots" => cfg.plots = Some(PathBuf::from(val())),
+            "--link-prefix" => cfg.link_prefix = Some(val()),
             "--solve" => {
                 let solver = val();
                 let method = val();
@@ -277,10 +313,11 @@ fn main() {
     }
     let mut rows = Vec::new();
     let mut misses = Vec::new();
+    let mut points = Vec::new();
     // Lines starting with `<!--` are comments in the markdown.
-    table::<Lorenz, 3>(&cfg, &mut rows, &mut misses);
-    table::<Arenstorf, 4>(&cfg, &mut rows, &mut misses);
-    table::<Linear10, 10>(&cfg, &mut rows, &mut misses);
+    table::<Lorenz, 3>(&cfg, &mut rows, &mut misses, &mut points);
+    table::<Arenstorf, 4>(&cfg, &mut rows, &mut misses, &mut points);
+    table::<Linear10, 10>(&cfg, &mut rows, &mut misses, &mut points);
     let mut header = vec![
         "problem",
         "tol",
@@ -309,6 +346,61 @@ fn main() {
         println!("Targets missed:");
         for m in &misses {
             println!("- {m}");
+        }
+    }
+    if let Some(dir) = &cfg.plots {
+        write_plots(&cfg, dir, &points);
+    }
+}
+
+/// Writes the work-precision diagrams and prints a markdown line linking them.
+fn write_plots(
+    cfg: &Config,
+    dir: &std::path::Path,
+    points: &[(&'static str, Method, plot::Point)],
+) {
+    let prefix = cfg
+        .link_prefix
+        .clone()
+        .unwrap_or_else(|| dir.display().to_string());
+    let mut problems: Vec<&'static str> = Vec::new();
+    for (p, _, _) in points {
+        if !problems.contains(p) {
+            problems.push(p);
+        }
+    }
+    let tols: Vec<String> = cfg.tols.iter().map(|t| tol_label(*t)).collect();
+    println!();
+    println!(
+        "Work-precision diagrams (rtol = atol over {}; error at t1 against median time per solve \
+         and against right-hand-side evaluations; one line per crate):",
+        tols.join(", ")
+    );
+    println!();
+    for problem in problems {
+        for method in Method::ALL {
+            let pts: Vec<plot::Point> = points
+                .iter()
+                .filter(|(p, m, _)| *p == problem && *m == method)
+                .map(|(_, _, pt)| pt.clone())
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            match plot::write(dir, problem, method.name(), &pts) {
+                Ok(path) => {
+                    let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
+                    println!(
+                        "![{problem} {}]({prefix}/{})",
+                        method.name(),
+                        file.unwrap_or_default()
+                    );
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1);
+                }
+            }
         }
     }
 }
