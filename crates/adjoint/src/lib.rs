@@ -15,6 +15,8 @@
 //!   [`GradMethod::Direct`] (exact gradient of the discrete forward map) or
 //!   [`GradMethod::Checkpointed`] (the same gradients with bounded memory).
 //! - Failures are [`AdjointError`]s naming the [`Pass`] and the time.
+//! - [`batch`] differentiates over a batch of initial states, per sample in parallel (rayon,
+//!   bitwise the same for any thread count) or with shared steps.
 //!
 //! See `docs/adjoint.md` for the derivation of what the code implements and measured figures.
 //!
@@ -55,6 +57,7 @@
 #![deny(missing_docs)]
 
 mod backsolve;
+pub mod batch;
 mod direct;
 mod dynamics;
 mod error;

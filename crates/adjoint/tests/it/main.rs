@@ -1,5 +1,6 @@
 //! Integration tests of the adjoint crate (one binary).
 
+mod batch;
 mod common;
 mod errors;
 mod linear;
