@@ -80,7 +80,7 @@ impl PiController {
 /// library function for anything else: zero, subnormal, negative, infinite or NaN).
 #[inline]
 fn log2(x: f64) -> f64 {
-    if !(x >= f64::MIN_POSITIVE && x < f64::INFINITY) {
+    if !(f64::MIN_POSITIVE..f64::INFINITY).contains(&x) {
         return x.log2();
     }
     let bits = x.to_bits();
