@@ -90,7 +90,18 @@ impl<T: Scalar> Tape<T> {
             &[a],
             rows,
             cols,
-            |out, v, _| out.copy_from(&v[ia].view((r0, c0), (rows, cols))),
+            |out, v, _| {
+                let src = &v[ia];
+                if rows == src.nrows() {
+                    // Whole columns are one contiguous run in column-major storage (the
+                    // common case of slicing a parameter row vector): one memcpy.
+                    let start = c0 * rows;
+                    out.as_mut_slice()
+                        .copy_from_slice(&src.as_slice()[start..start + rows * cols]);
+                } else {
+                    out.copy_from(&src.view((r0, c0), (rows, cols)))
+                }
+            },
         ))
     }
 
@@ -169,8 +180,17 @@ pub(crate) fn slice_backward<T: Scalar>(a: usize, r0: usize, c0: usize, ctx: &mu
     if assign {
         dst.fill(T::zero());
     }
-    let mut block = dst.view_mut((r0, c0), g.shape());
-    block += g;
+    if g.nrows() == dst.nrows() {
+        // Whole columns: one contiguous run (see `slice`).
+        let start = c0 * g.nrows();
+        let d = &mut dst.as_mut_slice()[start..start + g.len()];
+        for (d, &g) in d.iter_mut().zip(g.as_slice()) {
+            *d += g;
+        }
+    } else {
+        let mut block = dst.view_mut((r0, c0), g.shape());
+        block += g;
+    }
 }
 
 pub(crate) fn reshape_backward<T: Scalar>(a: usize, ctx: &mut BackCtx<'_, T>) {
