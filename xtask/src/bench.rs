@@ -156,7 +156,7 @@ pub struct Program {
 }
 
 /// The end-to-end programs, in the order they run (after the criterion benchmarks).
-pub const PROGRAMS: [Program; 4] = [
+pub const PROGRAMS: [Program; 5] = [
     Program {
         name: "solver_table",
         package: "benches",
@@ -186,6 +186,14 @@ pub const PROGRAMS: [Program; 4] = [
         source: "crates/adjoint/examples/memory.rs",
         full: &["128", "32", "256", "100,400,1600"],
         quick: &["16", "8", "32", "100,400"],
+    },
+    Program {
+        name: "spiral_grad",
+        package: "models",
+        example: "spiral_grad",
+        source: "crates/models/examples/spiral_grad.rs",
+        full: &[],
+        quick: &["--quick"],
     },
     Program {
         name: "batch_bench",
