@@ -138,15 +138,32 @@ fn read_entry(bench_json: &Path, since: Option<SystemTime>) -> Option<Entry> {
     })
 }
 
-/// An end-to-end measurement program: an example that prints a markdown table.
+/// The criterion benchmarks of the `benches` crate (run first, results read from criterion's
+/// JSON). The `adjoint` bench target prints a table instead and is one of [`PROGRAMS`].
+pub const CRITERION_BENCHES: [&str; 3] = ["autodiff", "nn_layers", "ode_solvers"];
+
+/// How an end-to-end program is built and run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `cargo run --release --example NAME`.
+    Example,
+    /// `cargo bench --bench NAME` (a bench target without criterion's harness).
+    Bench,
+}
+
+/// An end-to-end measurement program: an example or bench target that prints markdown.
 #[derive(Debug, Clone, Copy)]
 pub struct Program {
     /// Name used by `--filter` and as the report's section title.
     pub name: &'static str,
-    /// Package holding the example.
+    /// Package holding the target.
     pub package: &'static str,
-    /// Example name (`cargo run --example`).
+    /// Example or bench target name.
     pub example: &'static str,
+    /// Example or bench target.
+    pub kind: Kind,
+    /// Environment variables of a quick run.
+    pub quick_env: &'static [(&'static str, &'static str)],
     /// Its source, relative to the workspace root (checked by a test).
     pub source: &'static str,
     /// Arguments of a full run.
@@ -156,11 +173,13 @@ pub struct Program {
 }
 
 /// The end-to-end programs, in the order they run (after the criterion benchmarks).
-pub const PROGRAMS: [Program; 5] = [
+pub const PROGRAMS: [Program; 6] = [
     Program {
         name: "solver_table",
         package: "benches",
         example: "solver_table",
+        kind: Kind::Example,
+        quick_env: &[],
         source: "benches/examples/solver_table/main.rs",
         full: &[
             "--sweep",
@@ -180,9 +199,21 @@ pub const PROGRAMS: [Program; 5] = [
         ],
     },
     Program {
+        name: "adjoint_issue4",
+        package: "benches",
+        example: "adjoint",
+        kind: Kind::Bench,
+        quick_env: &[("ADJOINT_BENCH_STEPS", "100")],
+        source: "benches/benches/adjoint.rs",
+        full: &[],
+        quick: &[],
+    },
+    Program {
         name: "adjoint_memory",
         package: "adjoint",
         example: "memory",
+        kind: Kind::Example,
+        quick_env: &[],
         source: "crates/adjoint/examples/memory.rs",
         full: &["128", "32", "256", "100,400,1600"],
         quick: &["16", "8", "32", "100,400"],
@@ -191,6 +222,8 @@ pub const PROGRAMS: [Program; 5] = [
         name: "spiral_grad",
         package: "models",
         example: "spiral_grad",
+        kind: Kind::Example,
+        quick_env: &[],
         source: "crates/models/examples/spiral_grad.rs",
         full: &[],
         quick: &["--quick"],
@@ -199,6 +232,8 @@ pub const PROGRAMS: [Program; 5] = [
         name: "batch_bench",
         package: "ode-solvers",
         example: "batch_bench",
+        kind: Kind::Example,
+        quick_env: &[],
         source: "crates/ode-solvers/examples/batch_bench.rs",
         full: &["1", "2", "1", "2"],
         quick: &["--quick", "1", "2"],
@@ -207,6 +242,8 @@ pub const PROGRAMS: [Program; 5] = [
         name: "spiral_bench",
         package: "models",
         example: "spiral_bench",
+        kind: Kind::Example,
+        quick_env: &[],
         source: "crates/models/examples/spiral_bench.rs",
         full: &[],
         quick: &["100"],
@@ -231,7 +268,11 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     let mut tables: Vec<Table> = Vec::new();
     let mut notes = Vec::new();
     if !args.no_run {
-        let mut cmd = vec!["bench", "-p", "benches", "--benches", "--"];
+        let mut cmd = vec!["bench", "-p", "benches"];
+        for b in CRITERION_BENCHES {
+            cmd.extend(["--bench", b]);
+        }
+        cmd.push("--");
         if let Some(f) = &args.filter {
             cmd.push(f);
         }
@@ -254,16 +295,11 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
             {
                 continue;
             }
-            let mut a = vec![
-                "run",
-                "--release",
-                "-q",
-                "-p",
-                prog.package,
-                "--example",
-                prog.example,
-                "--",
-            ];
+            let mut a = match prog.kind {
+                Kind::Example => vec!["run", "--release", "-q", "-p", prog.package, "--example"],
+                Kind::Bench => vec!["bench", "-q", "-p", prog.package, "--bench"],
+            };
+            a.extend([prog.example, "--"]);
             // `{target}` in an argument stands for the cargo target directory.
             let target_str = target.to_string_lossy();
             let extra: Vec<String> = (if args.quick { prog.quick } else { prog.full })
@@ -273,8 +309,10 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
             a.extend(extra.iter().map(String::as_str));
             eprintln!("$ cargo {}", a.join(" "));
             let started = std::time::Instant::now();
+            let env: &[(&str, &str)] = if args.quick { prog.quick_env } else { &[] };
             let out = Command::new(cargo())
                 .args(&a)
+                .envs(env.iter().copied())
                 .current_dir(root())
                 .stderr(std::process::Stdio::inherit())
                 .output()
@@ -282,9 +320,10 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
             let secs = started.elapsed().as_secs_f64();
             if out.status.success() {
                 let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
                 tables.push(Table {
                     name: prog.name.to_string(),
-                    command: format!("cargo {}", a.join(" ")),
+                    command: format!("{}cargo {}", env.concat(), a.join(" ")),
                     seconds: secs,
                     markdown: text,
                 });
@@ -391,13 +430,24 @@ mod tests {
         for (i, p) in PROGRAMS.iter().enumerate() {
             let src = root().join(p.source);
             assert!(src.is_file(), "{} is not there", src.display());
-            // An example `NAME.rs` or `NAME/main.rs` in the package's examples/.
+            // A target `NAME.rs` or `NAME/main.rs` in the package's examples/ or benches/.
             let stem = src
                 .parent()
                 .and_then(|d| d.file_name())
-                .filter(|d| *d != "examples")
+                .filter(|d| *d != "examples" && *d != "benches")
                 .or_else(|| src.file_stem())
                 .unwrap();
+            let dir = if p.kind == Kind::Example {
+                "examples"
+            } else {
+                "benches"
+            };
+            assert!(
+                src.ancestors()
+                    .any(|d| d.file_name().is_some_and(|n| n == dir)),
+                "{}",
+                p.source
+            );
             assert_eq!(stem, p.example, "{}", p.source);
             let manifest = fs::read_to_string(
                 src.ancestors()
@@ -413,6 +463,16 @@ mod tests {
                 p.package
             );
             assert!(PROGRAMS[..i].iter().all(|q| q.name != p.name));
+        }
+        // Every criterion bench target exists, and none is also run as a program.
+        for b in CRITERION_BENCHES {
+            assert!(
+                root().join(format!("benches/benches/{b}.rs")).is_file(),
+                "{b}"
+            );
+            assert!(PROGRAMS
+                .iter()
+                .all(|p| p.kind != Kind::Bench || p.example != b));
         }
     }
 
