@@ -66,6 +66,9 @@ fn hand_written_mlp_vjp_matches_fd_and_the_tape() {
             4,
         ),
         (vec![2, 5, 2], Activation::Elu(0.7), Activation::Tanh, 2),
+        // The spiral training's batch, and one that leaves single rows after the blocks.
+        (vec![2, 50, 2], Activation::Tanh, Activation::Cube, 20),
+        (vec![3, 7, 3], Activation::Sigmoid, Activation::Identity, 13),
     ] {
         let cfg = MlpConfig::new(&widths, act).with_input_activation(inp);
         let mut layout = ParamLayout::new();
