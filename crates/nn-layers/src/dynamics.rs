@@ -241,15 +241,68 @@ impl<T: Scalar + Real, N: TimeLayer<T>> Dynamics<T> for NetDynamics<T, N> {
     }
 }
 
-/// Buffers of the hand-written MLP pass.
-struct MlpScratch<T> {
+/// The activations of one forward pass of the hand-written MLP, and the state they are of.
+#[derive(Clone)]
+struct Activations<T> {
+    /// The state `z` of this pass (valid when `valid`).
+    key: Vec<T>,
+    valid: bool,
     /// `h[0]` is the mapped input; `h[l]` the output of layer `l` (after its activation).
     h: Vec<Vec<T>>,
     /// `pre[l]` the pre-activation of layer `l + 1`.
     pre: Vec<Vec<T>>,
+}
+
+/// Buffers of the hand-written MLP pass: the activations of the last few forward passes
+/// (a ring), the parameters they were computed with, and the backward deltas.
+struct MlpScratch<T> {
+    slots: Vec<Activations<T>>,
+    /// The slot the next forward pass writes.
+    next: usize,
+    /// `θ` of the passes in `slots`.
+    theta: Vec<T>,
     /// Backward deltas (two, swapped).
     d0: Vec<T>,
     d1: Vec<T>,
+}
+
+/// Whether `a` and `b` hold the same bits (no early exit, so that the loop vectorises).
+fn same_bits<T: Scalar>(a: &[T], b: &[T]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).fold(0u64, |acc, (x, y)| {
+            acc | (x.as_f64().to_bits() ^ y.as_f64().to_bits())
+        }) == 0
+}
+
+impl<T: Scalar> MlpScratch<T> {
+    /// Forgets every kept pass if `θ` changed.
+    fn check_theta(&mut self, theta: &[T]) {
+        if !same_bits(&self.theta, theta) {
+            self.theta.clear();
+            self.theta.extend_from_slice(theta);
+            for s in &mut self.slots {
+                s.valid = false;
+            }
+        }
+    }
+
+    /// The slot holding a pass at exactly `z`, newest first.
+    fn find(&self, z: &[T]) -> Option<usize> {
+        let k = self.slots.len();
+        (1..=k)
+            .map(|back| (self.next + k - back) % k)
+            .find(|&i| self.slots[i].valid && same_bits(&self.slots[i].key, z))
+    }
+
+    /// Takes the next slot for a pass at `z`.
+    fn claim(&mut self, z: &[T]) -> usize {
+        let i = self.next;
+        self.next = (i + 1) % self.slots.len();
+        let s = &mut self.slots[i];
+        s.key.copy_from_slice(z);
+        s.valid = true;
+        i
+    }
 }
 
 /// A time-independent [`Mlp`] as ODE dynamics, with a hand-written vector–Jacobian product
@@ -257,6 +310,13 @@ struct MlpScratch<T> {
 /// `δ_L = a ∘ σ_L'(p_L)`, `∂W_l = h_{l-1}ᵀ δ_l`, `∂b_l = Σ_rows δ_l`,
 /// `δ_{l-1} = (δ_l W_lᵀ) ∘ σ'(p_{l-1})`, and `aᵀ∂f/∂z = (δ_1 W_1ᵀ) ∘ σ_in'(z)`.
 /// `aᵀ∂f/∂t = 0`. Warm calls allocate nothing.
+///
+/// It keeps the activations of its last forward passes ([`MlpDynamics::with_memory`]; the
+/// last one by default): a vector–Jacobian product at a state (and `θ`) bit for bit the same
+/// as one of those skips its own forward pass. `Direct` and `Checkpointed` gradients evaluate
+/// every stage of a step and then take the products at the same stage inputs in reverse
+/// order, so with at least as many passes kept as the method has stages, none of those
+/// products repeats its forward pass.
 ///
 /// ```
 /// use adjoint::Dynamics;
@@ -331,6 +391,7 @@ impl<T: Scalar> MlpDynamics<T> {
             .map(|&w| vec![T::zero(); w * batch])
             .collect();
         let wmax = widths.iter().copied().max().unwrap_or(0) * batch;
+        let in_len = widths[0] * batch;
         Ok(MlpDynamics {
             mlp,
             layout,
@@ -338,12 +399,37 @@ impl<T: Scalar> MlpDynamics<T> {
             shapes,
             covers_theta,
             scratch: RefCell::new(MlpScratch {
-                h,
-                pre,
+                slots: vec![Activations {
+                    key: vec![T::zero(); in_len],
+                    valid: false,
+                    h,
+                    pre,
+                }],
+                next: 0,
+                theta: Vec::new(),
                 d0: vec![T::zero(); wmax],
                 d1: vec![T::zero(); wmax],
             }),
         })
+    }
+
+    /// Keeps the activations of the last `passes` forward passes (at least 1) instead of only
+    /// the last, so that vector–Jacobian products at any of those states skip their forward
+    /// pass. Memory: `passes` times the activations of one pass (`batch ×` the sum of the
+    /// widths, twice). Use the number of stages of the solver's method (6 for Dopri5 and
+    /// Tsit5, 12 for Dop853) with `Direct` or `Checkpointed` gradients; the adjoint method
+    /// gains nothing from it.
+    pub fn with_memory(self, passes: usize) -> Self {
+        {
+            let mut s = self.scratch.borrow_mut();
+            let proto = s.slots[0].clone();
+            s.slots.resize_with(passes.max(1), || proto.clone());
+            s.next = 0;
+            for slot in &mut s.slots {
+                slot.valid = false;
+            }
+        }
+        self
     }
 
     /// The network.
@@ -356,9 +442,9 @@ impl<T: Scalar> MlpDynamics<T> {
         &self.layout
     }
 
-    /// The forward pass: every layer's pre-activation and output into the scratch.
+    /// The forward pass: every layer's pre-activation and output into `s`.
     #[inline(always)]
-    fn forward_impl(&self, s: &mut MlpScratch<T>, z: &[T], theta: &[T]) {
+    fn forward_impl(&self, s: &mut Activations<T>, z: &[T], theta: &[T]) {
         let b = self.batch;
         let cfg = self.mlp.config();
         kernels::act(cfg.input_activation, z, &mut s.h[0]);
@@ -378,12 +464,15 @@ impl<T: Scalar> MlpDynamics<T> {
         }
     }
 
-    /// The forward pass, then the backward one (see the type's documentation).
+    /// The backward pass (see the type's documentation) from the forward pass `s` at `z`,
+    /// with `d0`, `d1` as scratch.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn vjp_impl(
         &self,
-        s: &mut MlpScratch<T>,
+        s: &Activations<T>,
+        d0: &mut Vec<T>,
+        d1: &mut Vec<T>,
         z: &[T],
         theta: &[T],
         a: &[T],
@@ -391,7 +480,6 @@ impl<T: Scalar> MlpDynamics<T> {
         a_z: &mut [T],
         a_theta: &mut [T],
     ) {
-        self.forward_impl(s, z, theta);
         let b = self.batch;
         let cfg = self.mlp.config();
         let nl = self.shapes.len();
@@ -403,11 +491,11 @@ impl<T: Scalar> MlpDynamics<T> {
             &s.pre[nl - 1],
             &s.h[nl],
             a,
-            &mut s.d0[..dout_last],
+            &mut d0[..dout_last],
         );
         for l in (0..nl).rev() {
             let (din, dout, wo, bo) = self.shapes[l];
-            let delta = &s.d0[..dout * b];
+            let delta = &d0[..dout * b];
             let hin = &s.h[l];
             // ∂W = hinᵀ δ (din x dout), ∂b = column sums of δ. The layout puts each bias
             // right after its weight, but nothing here relies on it.
@@ -426,19 +514,19 @@ impl<T: Scalar> MlpDynamics<T> {
             // δ_prev = δ Wᵀ (b x din), then times the derivative of what produced hin.
             let w = &theta[wo..wo + din * dout];
             if l > 0 {
-                let dp = &mut s.d1[..din * b];
+                let dp = &mut d1[..din * b];
                 kernels::affine_t(b, din, dout, w, delta, dp);
                 kernels::mul_deriv(cfg.activation, &s.pre[l - 1], &s.h[l], dp);
-                std::mem::swap(&mut s.d0, &mut s.d1);
+                std::mem::swap(d0, d1);
             } else {
-                let dp = &mut s.d1[..din * b];
+                let dp = &mut d1[..din * b];
                 kernels::affine_t(b, din, dout, w, delta, dp);
                 kernels::deriv_times(cfg.input_activation, z, &s.h[0], dp, a_z);
             }
         }
     }
 
-    fn forward(&self, s: &mut MlpScratch<T>, z: &[T], theta: &[T]) {
+    fn forward(&self, s: &mut Activations<T>, z: &[T], theta: &[T]) {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2 (checked just above).
@@ -452,14 +540,16 @@ impl<T: Scalar> MlpDynamics<T> {
     /// gives the same bits: no fused multiply–add, and the same order of operations.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn forward_avx2(&self, s: &mut MlpScratch<T>, z: &[T], theta: &[T]) {
+    fn forward_avx2(&self, s: &mut Activations<T>, z: &[T], theta: &[T]) {
         self.forward_impl(s, z, theta)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn vjp_dispatch(
         &self,
-        s: &mut MlpScratch<T>,
+        s: &Activations<T>,
+        d0: &mut Vec<T>,
+        d1: &mut Vec<T>,
         z: &[T],
         theta: &[T],
         a: &[T],
@@ -470,10 +560,10 @@ impl<T: Scalar> MlpDynamics<T> {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2 (checked just above).
-            unsafe { self.vjp_avx2(s, z, theta, a, f, a_z, a_theta) };
+            unsafe { self.vjp_avx2(s, d0, d1, z, theta, a, f, a_z, a_theta) };
             return;
         }
-        self.vjp_impl(s, z, theta, a, f, a_z, a_theta)
+        self.vjp_impl(s, d0, d1, z, theta, a, f, a_z, a_theta)
     }
 
     /// [`MlpDynamics::vjp_impl`] compiled for AVX2, as [`MlpDynamics::forward_avx2`].
@@ -482,7 +572,9 @@ impl<T: Scalar> MlpDynamics<T> {
     #[allow(clippy::too_many_arguments)]
     fn vjp_avx2(
         &self,
-        s: &mut MlpScratch<T>,
+        s: &Activations<T>,
+        d0: &mut Vec<T>,
+        d1: &mut Vec<T>,
         z: &[T],
         theta: &[T],
         a: &[T],
@@ -490,7 +582,7 @@ impl<T: Scalar> MlpDynamics<T> {
         a_z: &mut [T],
         a_theta: &mut [T],
     ) {
-        self.vjp_impl(s, z, theta, a, f, a_z, a_theta)
+        self.vjp_impl(s, d0, d1, z, theta, a, f, a_z, a_theta)
     }
 }
 
@@ -504,9 +596,13 @@ impl<T: Scalar + Real> Dynamics<T> for MlpDynamics<T> {
     }
 
     fn eval(&self, _t: f64, z: &[T], theta: &[T], dz: &mut [T]) {
-        let mut s = self.scratch.borrow_mut();
-        self.forward(&mut s, z, theta);
-        dz.copy_from_slice(s.h.last().expect("layers"));
+        let mut guard = self.scratch.borrow_mut();
+        let s = &mut *guard;
+        s.check_theta(theta);
+        let i = s.claim(z);
+        let slot = &mut s.slots[i];
+        self.forward(slot, z, theta);
+        dz.copy_from_slice(slot.h.last().expect("layers"));
     }
 
     fn vjp(
@@ -520,11 +616,22 @@ impl<T: Scalar + Real> Dynamics<T> for MlpDynamics<T> {
         a_theta: &mut [T],
     ) -> T {
         let mut guard = self.scratch.borrow_mut();
+        let s = &mut *guard;
+        s.check_theta(theta);
+        let i = match s.find(z) {
+            Some(i) => i,
+            None => {
+                let i = s.claim(z);
+                self.forward(&mut s.slots[i], z, theta);
+                i
+            }
+        };
         // Parameters the network does not use (none, for a layout of this MLP alone) get 0.
         if !self.covers_theta {
             a_theta.fill(T::zero());
         }
-        self.vjp_dispatch(&mut guard, z, theta, a, f, a_z, a_theta);
+        let MlpScratch { slots, d0, d1, .. } = s;
+        self.vjp_dispatch(&slots[i], d0, d1, z, theta, a, f, a_z, a_theta);
         T::zero()
     }
 }
@@ -552,12 +659,18 @@ mod tests {
         let p = theta.len();
         let run = |avx: bool| {
             let (mut fz, mut az, mut ath) = (vec![0.0; 2 * b], vec![0.0; 2 * b], vec![0.0; p]);
-            let mut s = f.scratch.borrow_mut();
+            let mut guard = f.scratch.borrow_mut();
+            let MlpScratch { slots, d0, d1, .. } = &mut *guard;
+            let slot = &mut slots[0];
             if avx {
                 // SAFETY: AVX2 was detected above.
-                unsafe { f.vjp_avx2(&mut s, &z, &theta, &a, &mut fz, &mut az, &mut ath) };
+                unsafe {
+                    f.forward_avx2(slot, &z, &theta);
+                    f.vjp_avx2(slot, d0, d1, &z, &theta, &a, &mut fz, &mut az, &mut ath)
+                };
             } else {
-                f.vjp_impl(&mut s, &z, &theta, &a, &mut fz, &mut az, &mut ath);
+                f.forward_impl(slot, &z, &theta);
+                f.vjp_impl(slot, d0, d1, &z, &theta, &a, &mut fz, &mut az, &mut ath);
             }
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             (bits(&fz), bits(&az), bits(&ath))
