@@ -15,7 +15,9 @@ use autodiff::Scalar;
 
 use crate::activation::Activation;
 
-/// `out[i] = init + Σ_q coef[q · stride] · cols[q · b + i]` for `i < R`, starting at row `i0`.
+/// `out[i0 + r] = init + Σ_q coef[q · stride] · cols[q · b + i0 + r]` for `r < R`: `R` rows
+/// in registers while the terms run (`R` is a compile-time constant, so the row loop unrolls
+/// into whole vector registers).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn block<T: Scalar, const R: usize>(
@@ -29,18 +31,72 @@ fn block<T: Scalar, const R: usize>(
     out: &mut [T],
 ) {
     let mut acc = [init; R];
-    for q in 0..nq {
-        let c = coef[q * stride];
-        let x = &cols[q * b + i0..q * b + i0 + R];
+    for (c, col) in coef
+        .iter()
+        .step_by(stride)
+        .zip(cols.chunks_exact(b))
+        .take(nq)
+    {
+        let x = &col[i0..i0 + R];
         for r in 0..R {
-            acc[r] += c * x[r];
+            acc[r] += *c * x[r];
         }
     }
     out[i0..i0 + R].copy_from_slice(&acc);
 }
 
+/// Runs `$body` with the const `$r` set to `$rows` rounded down to a multiple of 4 (at most
+/// 32), and advances `$i0` by it: the row blocks of the kernels below.
+macro_rules! rows_block {
+    ($rows:expr, $i0:ident, $r:ident => $body:expr) => {
+        match ($rows).min(32) / 4 {
+            0 => {}
+            1 => {
+                const $r: usize = 4;
+                $body;
+                $i0 += $r;
+            }
+            2 => {
+                const $r: usize = 8;
+                $body;
+                $i0 += $r;
+            }
+            3 => {
+                const $r: usize = 12;
+                $body;
+                $i0 += $r;
+            }
+            4 => {
+                const $r: usize = 16;
+                $body;
+                $i0 += $r;
+            }
+            5 => {
+                const $r: usize = 20;
+                $body;
+                $i0 += $r;
+            }
+            6 => {
+                const $r: usize = 24;
+                $body;
+                $i0 += $r;
+            }
+            7 => {
+                const $r: usize = 28;
+                $body;
+                $i0 += $r;
+            }
+            _ => {
+                const $r: usize = 32;
+                $body;
+                $i0 += $r;
+            }
+        }
+    };
+}
+
 /// `out[i] = init + Σ_{q < nq} coef[q · stride] · cols[q · b + i]` for every `i < b` (terms
-/// added in the order of `q`).
+/// added in the order of `q`): batches up to 32 rows (plus up to 3 single rows) in one block.
 #[inline(always)]
 fn comb_cols<T: Scalar>(
     init: T,
@@ -52,13 +108,8 @@ fn comb_cols<T: Scalar>(
     out: &mut [T],
 ) {
     let mut i0 = 0;
-    while i0 + 8 <= b {
-        block::<T, 8>(init, coef, stride, nq, cols, b, i0, out);
-        i0 += 8;
-    }
-    if i0 + 4 <= b {
-        block::<T, 4>(init, coef, stride, nq, cols, b, i0, out);
-        i0 += 4;
+    while b - i0 >= 4 {
+        rows_block!(b - i0, i0, R => block::<T, R>(init, coef, stride, nq, cols, b, i0, out));
     }
     while i0 < b {
         block::<T, 1>(init, coef, stride, nq, cols, b, i0, out);
@@ -119,21 +170,31 @@ pub(crate) fn affine_t<T: Scalar>(
     }
 }
 
-/// `Σ_i x[i] · y[i]` over `x.len()` terms, in four interleaved lanes.
+/// `Σ_{r < R} x[i0 + r] · y[i0 + r]` added into four lanes (`R` a multiple of 4).
 #[inline(always)]
-pub(crate) fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
-    let y = &y[..x.len()];
-    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
-    let (xr, yr) = (xc.remainder(), yc.remainder());
-    let mut acc = [T::zero(); 4];
-    for (a, c) in xc.zip(yc) {
-        for r in 0..4 {
-            acc[r] += a[r] * c[r];
+fn dot_block<T: Scalar, const R: usize>(x: &[T], y: &[T], i0: usize, acc: &mut [T; 4]) {
+    let (x, y) = (&x[i0..i0 + R], &y[i0..i0 + R]);
+    for c in 0..R / 4 {
+        for l in 0..4 {
+            acc[l] += x[4 * c + l] * y[4 * c + l];
         }
     }
+}
+
+/// `Σ_i x[i] · y[i]` over `x.len()` terms, in four interleaved lanes (element `i` into lane
+/// `i mod 4`, the lanes added pairwise, then the last `len mod 4` terms in order).
+#[inline(always)]
+pub(crate) fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
+    let n = x.len();
+    let y = &y[..n];
+    let mut acc = [T::zero(); 4];
+    let mut i0 = 0;
+    while n - i0 >= 4 {
+        rows_block!(n - i0, i0, R => dot_block::<T, R>(x, y, i0, &mut acc));
+    }
     let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (a, c) in xr.iter().zip(yr) {
-        s += *a * *c;
+    for i in i0..n {
+        s += x[i] * y[i];
     }
     s
 }
