@@ -182,7 +182,7 @@ fn dot_block<T: Scalar, const R: usize>(x: &[T], y: &[T], i0: usize, acc: &mut [
 }
 
 /// `Σ_i x[i] · y[i]` over `x.len()` terms, in four interleaved lanes (element `i` into lane
-/// `i mod 4`, the lanes added pairwise, then the last `len mod 4` terms in order).
+/// `i mod 4`, the lanes added as (0 + 2) + (1 + 3): the halves of one 4-wide register, then the last `len mod 4` terms in order).
 #[inline(always)]
 pub(crate) fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
     let n = x.len();
@@ -192,7 +192,7 @@ pub(crate) fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
     while n - i0 >= 4 {
         rows_block!(n - i0, i0, R => dot_block::<T, R>(x, y, i0, &mut acc));
     }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
     for i in i0..n {
         s += x[i] * y[i];
     }
@@ -210,7 +210,7 @@ pub(crate) fn sum<T: Scalar>(x: &[T]) -> T {
             acc[r] += a[r];
         }
     }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
     for a in xr {
         s += *a;
     }
