@@ -14,8 +14,8 @@
 //!   register-blocked products over the batch, a branch-free tanh whose loop vectorises, and
 //!   a second copy of both passes compiled for AVX2, chosen at run time when the processor has
 //!   it (same results bit for bit: no fused multiply–add). At the spiral training's size
-//!   (batch 20) it takes about 30k instructions per evaluation and 71k per vector–Jacobian
-//!   product (`examples/mlp_dyn_cost.rs` under callgrind), half of what the earlier plain
+//!   (batch 20) it takes about 27k instructions per evaluation and 62k per vector–Jacobian
+//!   product (`examples/mlp_dyn_cost.rs` under callgrind), under half of what the earlier plain
 //!   loops took. It is what the spiral training uses. The tape-based [`NetDynamics`] is the
 //!   general route (any layer, time input) and uses gemm for large batches (compare both with
 //!   the `nn_layers/dyn_vjp` benchmark).
