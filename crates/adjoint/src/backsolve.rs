@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use ode_solvers::{Integrator, Options, Real, SaveAt, Stepper, Tolerance};
+use ode_solvers::{Integrator, Options, Real, SaveAt, Stepper, Tolerance, WarmStart};
 
 use crate::error::error_time;
 use crate::odeint::{AdjointOptions, Gradients, Trajectory};
@@ -16,6 +16,10 @@ use crate::{AdjointError, Dynamics, GradStats, Pass, PassStats, Result};
 /// f(z(t_i), t_i)` is subtracted from `a_t` (for `i ≥ 1`); then
 /// `ds/dt = [f, -aᵀ∂f/∂z, -aᵀ∂f/∂θ, -aᵀ∂f/∂t]` is solved to `t_{i-1}`. At `t_0`:
 /// `dL/dz0 = a + ∂L/∂z(t_0)`, `dL/dθ = a_θ`, `dL/dt_0 = a_t`.
+///
+/// The solves of successive intervals share one integrator with [`WarmStart::KeepStep`]: the
+/// state jumps at every `t_i`, so the derivative there is evaluated afresh, but the step size
+/// reached on the previous interval is kept instead of running the initial-step heuristic.
 pub(crate) fn backsolve<T, D, M, B>(
     traj: &Trajectory<'_, T, D, M, B>,
     ao: &AdjointOptions,
@@ -65,7 +69,8 @@ where
         .rtol(Tolerance::PerComponent(rtol))
         .atol(Tolerance::PerComponent(atol))
         .max_steps(ao.max_steps)
-        .save_at(SaveAt::Final);
+        .save_at(SaveAt::Final)
+        .warm_start(WarmStart::KeepStep);
     if let Some(dt) = ao.fixed_step.or(traj.fixed_step) {
         opts = opts.fixed_step(dt);
     }

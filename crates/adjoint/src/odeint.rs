@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use ode_solvers::{
     Dop853, Event, ExplicitRk, Integrator, Options, Real, SaveAt, SolveFailure, Stepper, Tableau,
-    DOP853_TABLEAU,
+    WarmStart, DOP853_TABLEAU,
 };
 
 use crate::direct::{Checkpoints, Interval};
@@ -173,10 +173,12 @@ impl<T: Real, D: ?Sized, M, B> std::fmt::Debug for Trajectory<'_, T, D, M, B> {
 /// `method`, keeping what `grad` needs to differentiate the result.
 ///
 /// `ts` must hold at least two finite, strictly monotone times (increasing or decreasing).
-/// The forward pass solves interval by interval, `[t_{i-1}, t_i]`, restarting the method at
-/// every observation time (so each `z(t_i)` is a step end, not an interpolated value, and the
-/// forward values do not depend on `grad`). From `opts` the tolerances, fixed step, step
-/// limits and controller are used; `save_at`, `dense`, `tstops` are replaced.
+/// The forward pass solves interval by interval, `[t_{i-1}, t_i]`, each solve continuing the
+/// previous one ([`WarmStart::Continue`]: its step-size proposal, controller memory and last
+/// derivative carry over, so observation times cost no restart). Each `z(t_i)` is a step end,
+/// not an interpolated value, and the forward values do not depend on `grad`. From `opts` the
+/// tolerances, fixed step, step limits and controller are used; `save_at`, `dense`, `tstops`
+/// and `warm_start` are replaced.
 ///
 /// The backward pass with the adjoint method uses `method` again; see [`odeint_with`] for a
 /// different backward method.
@@ -261,6 +263,8 @@ where
     o.save_at = SaveAt::Final;
     o.dense = false;
     o.tstops.clear();
+    // Each interval starts where the previous ended, with its final state: continue it.
+    o.warm_start = WarmStart::Continue;
     let sys = |t: f64, z: &[T], dz: &mut [T]| dynamics.eval(t, z, theta, dz);
     let mut integ = Integrator::new(method);
     let nt = ts.len();

@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::neural_ode::{nfe, ModelError, NeuralOde, SolverConfig};
+use crate::neural_ode::{nfe, GradKind, ModelError, NeuralOde, SolverConfig};
 use crate::spiral::SpiralData;
 
 /// Settings of a spiral training run (saved in the model file).
@@ -142,6 +142,19 @@ pub struct Trainer {
     grad_buf: Vec<f64>,
 }
 
+/// How many forward passes the dynamics keep ([`MlpDynamics::with_memory`]): the method's
+/// stages for `Direct` and `Checkpointed` (whose backward pass takes products at the stage
+/// inputs it has just evaluated), one for the adjoint method.
+fn memory_passes(solver: &SolverConfig) -> Result<usize, ModelError> {
+    let method: ode_solvers::Method = solver.method.parse()?;
+    Ok(match solver.grad {
+        GradKind::Adjoint => 1,
+        GradKind::Direct | GradKind::Checkpointed(_) => method
+            .tableau()
+            .map_or(ode_solvers::DOP853_TABLEAU.stages(), |t| t.stages()),
+    })
+}
+
 fn mlp_config(hidden: usize) -> MlpConfig {
     MlpConfig::new(&[2, hidden, 2], Activation::Tanh).with_input_activation(Activation::Cube)
 }
@@ -191,18 +204,19 @@ impl Trainer {
                 config.batch_size, config.batch_time, config.eval_every, config.lr
             )));
         }
-        config.solver.method.parse::<ode_solvers::Method>()?;
+        let passes = memory_passes(&config.solver)?;
         let data = SpiralData::generate().map_err(|f| ModelError::Solve(f.error))?;
-        let build = |batch: usize| -> Result<NeuralOde<MlpDynamics<f64>>, ModelError> {
-            let mut l = ParamLayout::new();
-            let mlp = mlp_config.build(&mut l, "net")?;
-            Ok(NeuralOde::new(
-                MlpDynamics::new(mlp, l, batch)?,
-                config.solver.clone(),
-            ))
-        };
-        let model = build(config.batch_size)?;
-        let eval_model = build(1)?;
+        let build =
+            |batch: usize, passes: usize| -> Result<NeuralOde<MlpDynamics<f64>>, ModelError> {
+                let mut l = ParamLayout::new();
+                let mlp = mlp_config.build(&mut l, "net")?;
+                Ok(NeuralOde::new(
+                    MlpDynamics::new(mlp, l, batch)?.with_memory(passes),
+                    config.solver.clone(),
+                ))
+            };
+        let model = build(config.batch_size, passes)?;
+        let eval_model = build(1, 1)?;
         let n = theta.len();
         Ok(Trainer {
             config,
@@ -342,12 +356,15 @@ impl Trainer {
                 // Each window alone; its loss is its share of the batch mean absolute error.
                 let count = (c.batch_time * b * 2) as f64;
                 let mlp = self.mlp_config.clone();
+                let passes = memory_passes(&c.solver)?;
                 let make = || {
                     let mut l = ParamLayout::new();
                     let net = mlp
                         .build(&mut l, "net")
                         .expect("the layout built once already");
-                    MlpDynamics::new(net, l, 1).expect("the dynamics built once already")
+                    MlpDynamics::new(net, l, 1)
+                        .expect("the dynamics built once already")
+                        .with_memory(passes)
                 };
                 let r = crate::neural_ode::per_sample_loss_and_grad(
                     make,

@@ -58,6 +58,7 @@ mod dynamics;
 mod error;
 mod gru;
 mod init;
+mod kernels;
 mod layer;
 mod linear;
 pub mod loss;

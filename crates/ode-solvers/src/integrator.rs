@@ -5,7 +5,7 @@ use crate::event::locate;
 use crate::solution::DenseSolution;
 use crate::{
     initial_step, ErrorScale, Event, EventHit, OdeSystem, Options, Real, SaveAt, Solution,
-    SolveError, SolveFailure, Stats, Status, Stepper, Tolerance,
+    SolveError, SolveFailure, Stats, Status, Stepper, Tolerance, WarmStart,
 };
 
 /// Solves initial value problems with one method, reusing its buffers from solve to solve.
@@ -14,6 +14,9 @@ use crate::{
 /// its result (sized up front for [`SaveAt::Times`]), growth of the kept states for
 /// [`SaveAt::Steps`] and of the dense solution, and the workspace on the first solve of a given
 /// dimension.
+///
+/// It also remembers how its last solve ended, so that the next one can continue it instead
+/// of starting afresh ([`Options::warm_start`], [`WarmStart`]).
 ///
 /// ```
 /// use ode_solvers::{tableau, ExplicitRk, Integrator, Options};
@@ -40,6 +43,32 @@ pub struct Integrator<T: Real, M: Stepper<T>> {
     tstops: Vec<f64>,
     g_old: Vec<f64>,
     g_new: Vec<f64>,
+    /// How the last solve ended, if it completed adaptively (for [`WarmStart`]).
+    warm: Option<Ended>,
+}
+
+/// The end of a completed adaptive solve: its final time and direction, the next step-size
+/// proposal (magnitude), the controller's memory, and whether `f0` holds `f(t, y)` for the
+/// final state in `y`.
+#[derive(Debug, Clone, Copy)]
+struct Ended {
+    t: f64,
+    dir: f64,
+    h: f64,
+    err_prev: f64,
+    f_valid: bool,
+}
+
+/// How a solve starts (decided from [`WarmStart`] and the previous solve's [`Ended`]).
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    Cold,
+    /// Keep the step proposal and controller memory; `f0` is valid when `reuse_f`.
+    Warm {
+        h: f64,
+        err_prev: f64,
+        reuse_f: bool,
+    },
 }
 
 /// Solves `dy/dt = f(t, y)` from `(t0, y0)` to `t1` with `method`: a shorthand for
@@ -142,6 +171,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             tstops: Vec::new(),
             g_old: Vec::new(),
             g_new: Vec::new(),
+            warm: None,
         }
     }
 
@@ -206,7 +236,10 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             dense: None,
             terminal: None,
         };
+        // Whatever happens, the previous end is only usable by this solve.
+        let ended = self.warm.take();
         let result = self.validate(sys, t0, t1, y0, opts, events).and_then(|()| {
+            let start = self.start_kind(ended, t0, t1, y0, opts);
             self.buffers(n);
             self.y.copy_from_slice(y0);
             if let SaveAt::Times(ts) = &opts.save_at {
@@ -216,7 +249,13 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             if opts.dense {
                 run.dense = Some(DenseSolution::new(&self.method, n, t0));
             }
-            self.run(sys, t0, t1, opts, events, &mut run)
+            if t0 == t1 {
+                // Nothing is stepped: a continuation stays continuable.
+                if let (Some(e), Start::Warm { reuse_f: true, .. }) = (ended, start) {
+                    self.warm = Some(e);
+                }
+            }
+            self.run(sys, t0, t1, opts, events, start, &mut run)
         });
         let (t_final, y_final) = match (&result, run.terminal.take()) {
             (Ok(_), Some((_, te, ye))) => (te, ye),
@@ -247,6 +286,48 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 error,
                 partial: Box::new(sol),
             }),
+        }
+    }
+
+    /// Decides how a solve from `(t0, y0)` towards `t1` starts, given how the previous one
+    /// ended (before `y0` is copied into `self.y`, which still holds that end's state).
+    fn start_kind(
+        &self,
+        ended: Option<Ended>,
+        t0: f64,
+        t1: f64,
+        y0: &[T],
+        opts: &Options,
+    ) -> Start {
+        let Some(e) = ended else {
+            return Start::Cold;
+        };
+        let dir = if t1 >= t0 { 1.0 } else { -1.0 };
+        let same_place = opts.warm_start != WarmStart::Off
+            && opts.fixed_step.is_none()
+            && self.dim == y0.len()
+            && e.t.to_bits() == t0.to_bits()
+            && (t0 == t1 || e.dir == dir);
+        if !same_place {
+            return Start::Cold;
+        }
+        let same_state = self
+            .y
+            .iter()
+            .zip(y0)
+            .all(|(a, b)| a.as_f64().to_bits() == b.as_f64().to_bits());
+        match (same_state, opts.warm_start) {
+            (true, _) => Start::Warm {
+                h: e.h,
+                err_prev: e.err_prev,
+                reuse_f: e.f_valid,
+            },
+            (false, WarmStart::KeepStep) => Start::Warm {
+                h: e.h,
+                err_prev: e.err_prev,
+                reuse_f: false,
+            },
+            _ => Start::Cold,
         }
     }
 
@@ -407,6 +488,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run<S: OdeSystem<T> + ?Sized>(
         &mut self,
         sys: &S,
@@ -414,6 +496,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         t1: f64,
         opts: &Options,
         events: &[Event<'_, T>],
+        start: Start,
         run: &mut Run<T>,
     ) -> Result<Status, SolveError> {
         let n = self.dim;
@@ -442,8 +525,10 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             return Ok(Status::Completed);
         }
 
-        sys.rhs(t0, &self.y, &mut self.f0);
-        run.stats.nfe += 1;
+        if !matches!(start, Start::Warm { reuse_f: true, .. }) {
+            sys.rhs(t0, &self.y, &mut self.f0);
+            run.stats.nfe += 1;
+        }
         if !all_finite(&self.f0) {
             return Err(SolveError::NonFiniteDerivative { t: t0 });
         }
@@ -454,10 +539,15 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             self.g_new.push(0.0);
         }
 
-        let mut h = match (opts.fixed_step, opts.first_step) {
-            (Some(dt), _) => dt,
-            (None, Some(h)) => h.min(opts.max_step),
-            (None, None) => {
+        let (warm_h, mut err_prev) = match start {
+            Start::Warm { h, err_prev, .. } if adaptive => (Some(h), err_prev),
+            _ => (None, 1e-4),
+        };
+        let mut h = match (opts.fixed_step, warm_h, opts.first_step) {
+            (Some(dt), _, _) => dt,
+            (None, Some(h), _) => h,
+            (None, None, Some(h)) => h.min(opts.max_step),
+            (None, None, None) => {
                 let scale = ErrorScale {
                     atol: &self.atol,
                     rtol: &self.rtol,
@@ -478,7 +568,6 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 )
             }
         } * dir;
-        let mut err_prev = 1e-4;
         let mut last_rejected = false;
         let mut stop_idx = 0;
         let mut ws = self.ws.take().expect("workspace allocated");
@@ -498,10 +587,13 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             // Choose the step, landing exactly on t_end when close.
             let remaining = t_end - t;
             let mut lands = false;
+            // The proposal before it is cut to land (kept for a warm start).
+            let mut h_proposed = h;
             if adaptive {
                 if h.abs() > opts.max_step {
                     h = opts.max_step * dir;
                 }
+                h_proposed = h;
                 if (h * 1.01 - remaining) * dir >= 0.0 {
                     h = remaining;
                     lands = true;
@@ -554,6 +646,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             );
             run.stats.nfe += rep.nfe;
             let mut h_next = h;
+            let mut fac_at_max = false;
             if adaptive {
                 let err = if all_finite(&self.y1) {
                     rep.err
@@ -573,6 +666,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 err_prev = err.max(1e-4);
                 last_rejected = false;
                 h_next = h * fac;
+                fac_at_max = fac >= controller.fac_max;
             } else if !all_finite(&self.y1) {
                 break Err(SolveError::NonFiniteState { t: t_new });
             }
@@ -692,6 +786,23 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             h = h_next;
             if lands {
                 if finished {
+                    if adaptive {
+                        // The proposal from a step cut short to land is sound (the controller
+                        // scales by the error of the step taken), unless it hit the growth
+                        // limit: then the proposal before the cut is as good a guess.
+                        let h_warm = if fac_at_max {
+                            h_next.abs().max(h_proposed.abs())
+                        } else {
+                            h_next.abs()
+                        };
+                        self.warm = Some(Ended {
+                            t: t1,
+                            dir,
+                            h: h_warm,
+                            err_prev,
+                            f_valid: rep.f1_valid || need_dense,
+                        });
+                    }
                     break Ok(Status::Completed);
                 }
                 // A stop time: the right-hand side may jump here, so evaluate it afresh just

@@ -59,7 +59,7 @@ pub use error::{SolveError, SolveFailure};
 pub use event::{Direction, Event};
 pub use integrator::{solve, Integrator};
 pub use method::{Method, UnknownMethod};
-pub use options::{Options, SaveAt, Tolerance};
+pub use options::{Options, SaveAt, Tolerance, WarmStart};
 pub use real::Real;
 pub use solution::{DenseSolution, EventHit, Solution, Stats, Status};
 pub use stepper::{hermite_eval, hermite_prepare, ErrorScale, StepReport, Stepper};

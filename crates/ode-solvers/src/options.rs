@@ -46,6 +46,51 @@ pub enum SaveAt {
     Steps,
 }
 
+/// How a solve starts when the same [`crate::Integrator`] solved before: afresh, or by
+/// continuing the previous solve (set with [`Options::warm_start`]).
+///
+/// A warm start applies only when the previous solve of this integrator was adaptive, reached
+/// its end `t1` (no terminal event, no failure), and that end equals the new `t0` exactly,
+/// with the new solve going on in the same time direction and with a state of the same
+/// length. Anything else falls back to a cold start (which is always correct, only slower).
+/// Fixed-step solves ignore the setting, and [`Options::first_step`] is used only on cold
+/// starts.
+///
+/// Solving `[t0, t1]` and then `[t1, t2]` with [`WarmStart::Continue`] steps through `t1` as
+/// one solve over `[t0, t2]` that lands on `t1` would: no second initial-step heuristic (one
+/// evaluation and small first steps) and no evaluation at `t1`. `t1` stays a step end, so the
+/// state there is not interpolated. The adjoint crate uses this to pass observation times
+/// without restarting.
+///
+/// ```
+/// use ode_solvers::{tableau, ExplicitRk, Integrator, Options, WarmStart};
+/// let sys = |_t: f64, y: &[f64], dy: &mut [f64]| { dy[0] = y[1]; dy[1] = -y[0]; };
+/// let opts = Options::default().rtol(1e-8).atol(1e-10).warm_start(WarmStart::Continue);
+/// let mut integ = Integrator::new(ExplicitRk::new(&tableau::DOPRI5));
+/// let first = integ.solve(&sys, 0.0, 0.5, &[0.0, 1.0], &opts).unwrap();
+/// // Same system, starting where the last solve ended: it continues (no evaluation at 0.5).
+/// let second = integ.solve(&sys, 0.5, 1.0, &first.y_final, &opts).unwrap();
+/// assert_eq!(second.stats.nfe, 6 * second.stats.steps());
+/// assert!((second.y_final[0] - 1f64.sin()).abs() < 1e-7);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WarmStart {
+    /// Every solve starts afresh: `f(t0, y0)`, Hairer's initial step, a fresh controller.
+    #[default]
+    Off,
+    /// When `y0` equals the previous solve's final state bit for bit (and the conditions
+    /// above hold), continue that solve: keep its step-size proposal and the controller's
+    /// memory, and reuse its last derivative `f(t0, y0)` (free for FSAL methods such as
+    /// Dopri5). The system must be the same as in the previous solve: the integrator cannot
+    /// check that. A different `y0` gives a cold start.
+    Continue,
+    /// As [`WarmStart::Continue`]; and when only the state differs (it jumped at `t0`, as the
+    /// adjoint state does at an observation time), keep the step-size proposal and the
+    /// controller's memory but evaluate `f(t0, y0)` afresh. The proposal is a guess: if the
+    /// jump makes it too large, the controller rejects and shrinks it as usual.
+    KeepStep,
+}
+
 /// Options of a solve. Built with chained setters from [`Options::default`]:
 ///
 /// ```
@@ -84,6 +129,9 @@ pub struct Options {
     /// largest (default 1: the whole state). Shared-step batch solves set it to the number of
     /// samples; see [`crate::ErrorScale`].
     pub norm_groups: usize,
+    /// Whether to continue from the integrator's previous solve (default
+    /// [`WarmStart::Off`]); see [`WarmStart`].
+    pub warm_start: WarmStart,
 }
 
 impl Default for Options {
@@ -101,6 +149,7 @@ impl Default for Options {
             tstops: Vec::new(),
             dense: false,
             norm_groups: 1,
+            warm_start: WarmStart::Off,
         }
     }
 }
@@ -163,6 +212,11 @@ impl Options {
     /// Keeps the dense solution.
     pub fn dense(mut self, on: bool) -> Self {
         self.dense = on;
+        self
+    }
+    /// Sets how a solve continues from the integrator's previous one ([`WarmStart`]).
+    pub fn warm_start(mut self, w: WarmStart) -> Self {
+        self.warm_start = w;
         self
     }
 }

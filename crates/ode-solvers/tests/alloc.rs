@@ -71,6 +71,8 @@ fn check<M: Stepper<f64>>(method: M, opts: Options, events: bool) {
 
 #[test]
 fn solves_do_not_allocate_per_step() {
+    // One test for the whole file: the counter is global, and the harness allocates on its
+    // own thread when a test ends, so a second test running alongside would be counted.
     let tight = Options::default().rtol(1e-8).atol(1e-8);
     check(ExplicitRk::new(&tableau::DOPRI5), tight.clone(), false);
     check(ExplicitRk::new(&tableau::TSIT5), tight.clone(), true);
@@ -87,5 +89,42 @@ fn solves_do_not_allocate_per_step() {
         ExplicitRk::new(&tableau::DOPRI5),
         tight.save_at(SaveAt::Times(ts)),
         false,
+    );
+    warm_started_solves_do_not_allocate_per_step();
+}
+
+/// Allocations of a chain of warm-started solves through `k` equal intervals of `[0, t1]`
+/// (one warm-up chain first), and the steps taken.
+fn count_chain(t1: f64, k: usize, opts: &Options) -> (usize, usize) {
+    let mut integ = Integrator::new(ExplicitRk::new(&tableau::DOPRI5));
+    let run = |integ: &mut Integrator<f64, ExplicitRk<f64>>| {
+        let mut y = [1.0, 0.0, 0.0];
+        let mut steps = 0;
+        for i in 0..k {
+            let (a, b) = (t1 * i as f64 / k as f64, t1 * (i + 1) as f64 / k as f64);
+            let sol = integ.solve(&lorenz, a, b, &y, opts).unwrap();
+            y.copy_from_slice(&sol.y_final);
+            steps += sol.stats.steps();
+        }
+        steps
+    };
+    run(&mut integ);
+    let before = ALLOCS.load(Ordering::SeqCst);
+    let steps = run(&mut integ);
+    (ALLOCS.load(Ordering::SeqCst) - before, steps)
+}
+
+/// Warm-started chains of solves: allocations do not grow with the steps either.
+fn warm_started_solves_do_not_allocate_per_step() {
+    let opts = Options::default()
+        .rtol(1e-8)
+        .atol(1e-8)
+        .warm_start(ode_solvers::WarmStart::Continue);
+    let (short, s_steps) = count_chain(1.0, 10, &opts);
+    let (long, l_steps) = count_chain(20.0, 10, &opts);
+    assert!(l_steps > 5 * s_steps, "{l_steps} vs {s_steps}");
+    assert_eq!(
+        short, long,
+        "allocations grew with steps: {short} for {s_steps} steps, {long} for {l_steps}"
     );
 }

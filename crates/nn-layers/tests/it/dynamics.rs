@@ -66,6 +66,9 @@ fn hand_written_mlp_vjp_matches_fd_and_the_tape() {
             4,
         ),
         (vec![2, 5, 2], Activation::Elu(0.7), Activation::Tanh, 2),
+        // The spiral training's batch, and one that leaves single rows after the blocks.
+        (vec![2, 50, 2], Activation::Tanh, Activation::Cube, 20),
+        (vec![3, 7, 3], Activation::Sigmoid, Activation::Identity, 13),
     ] {
         let cfg = MlpConfig::new(&widths, act).with_input_activation(inp);
         let mut layout = ParamLayout::new();
@@ -128,5 +131,41 @@ fn f32_dynamics_agree_with_f64() {
     f32d.eval(0.0, &[0.5, -0.5], &th32, &mut b);
     for i in 0..2 {
         assert!((a[i] - f64::from(b[i])).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn kept_forward_passes_give_the_same_products_and_follow_theta() {
+    let cfg = MlpConfig::new(&[2, 50, 2], Activation::Tanh).with_input_activation(Activation::Cube);
+    let mut layout = ParamLayout::new();
+    let mlp = cfg.build(&mut layout, "f").unwrap();
+    let mut theta = vec![0.0; layout.len()];
+    init_params(&layout, &mut theta, 5).unwrap();
+    let batch = 20;
+    let n = 2 * batch;
+    // The reference keeps one pass and never sees the states before its products.
+    let plain = MlpDynamics::new(mlp.clone(), layout.clone(), batch).unwrap();
+    let kept = MlpDynamics::new(mlp, layout, batch).unwrap().with_memory(6);
+    let zs: Vec<Vec<f64>> = (0..6).map(|s| irregular(n, 0.3 + 0.2 * s as f64)).collect();
+    let a = irregular(n, 0.7);
+    let vjp = |f: &MlpDynamics<f64>, z: &[f64], th: &[f64]| {
+        let (mut fz, mut az, mut ath) = (vec![0.0; n], vec![0.0; n], vec![0.0; th.len()]);
+        f.vjp(0.0, z, th, &a, &mut fz, &mut az, &mut ath);
+        (fz, az, ath)
+    };
+    // As a Direct backward pass does: all stages evaluated, then products in reverse order.
+    let mut dz = vec![0.0; n];
+    for z in &zs {
+        kept.eval(0.0, z, &theta, &mut dz);
+    }
+    for z in zs.iter().rev() {
+        assert_eq!(vjp(&kept, z, &theta), vjp(&plain, z, &theta));
+    }
+    // New parameters (same states): nothing kept may be used.
+    for v in theta.iter_mut() {
+        *v *= 1.1;
+    }
+    for z in zs.iter().rev() {
+        assert_eq!(vjp(&kept, z, &theta), vjp(&plain, z, &theta));
     }
 }

@@ -6,3 +6,4 @@ mod batch;
 mod convergence;
 mod events;
 mod properties;
+mod warm_start;
