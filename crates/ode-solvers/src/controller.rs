@@ -225,7 +225,10 @@ mod tests {
         for k in -20_000..=20_000 {
             let y = k as f64 * 0.0511;
             let (got, want) = (exp2(y), y.exp2());
-            assert!((got - want).abs() <= 1e-13 * want, "2^{y} = {got:e} vs {want:e}");
+            assert!(
+                (got - want).abs() <= 1e-13 * want,
+                "2^{y} = {got:e} vs {want:e}"
+            );
         }
         assert_eq!(exp2(-1100.0), 0.0);
         assert_eq!(exp2(1100.0), f64::INFINITY);
