@@ -38,7 +38,11 @@ fn dir() -> std::path::PathBuf {
 #[test]
 fn save_then_load_is_bit_identical() {
     let (cfg, layout, file) = model();
-    let path = dir().join("m.model");
+    // A directory of its own: the leftover check below must not see the temporary files of
+    // tests running at the same time.
+    let own = dir().join("bit-identical");
+    std::fs::create_dir_all(&own).unwrap();
+    let path = own.join("m.model");
     save_model(&path, &file).unwrap();
     let back = load_model::<MlpConfig, f64>(&path, &cfg, &layout).unwrap();
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
