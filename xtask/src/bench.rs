@@ -173,7 +173,7 @@ pub struct Program {
 }
 
 /// The end-to-end programs, in the order they run (after the criterion benchmarks).
-pub const PROGRAMS: [Program; 6] = [
+pub const PROGRAMS: [Program; 7] = [
     Program {
         name: "solver_table",
         package: "benches",
@@ -237,6 +237,16 @@ pub const PROGRAMS: [Program; 6] = [
         source: "crates/ode-solvers/examples/batch_bench.rs",
         full: &["1", "2", "1", "2"],
         quick: &["--quick", "1", "2"],
+    },
+    Program {
+        name: "shared_batch",
+        package: "benches",
+        example: "shared_batch",
+        kind: Kind::Example,
+        quick_env: &[],
+        source: "benches/examples/shared_batch.rs",
+        full: &[],
+        quick: &["--quick"],
     },
     Program {
         name: "spiral_bench",
