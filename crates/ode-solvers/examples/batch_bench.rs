@@ -176,6 +176,36 @@ fn main() {
         println!("| {mode:?} | {evals} | {:.2} |", 1e3 * t);
     }
 
+    // 2b. Spiral windows of mixed lengths: per-sample mode integrates each window over its own
+    // span; shared steps must take every window to the longest span.
+    let lengths: Vec<f64> = (0..64).map(|i| 0.25 + 4.75 * i as f64 / 63.0).collect();
+    let y0w: Vec<f64> = (0..64)
+        .flat_map(|i| [1.0 + 0.01 * i as f64, -0.5 + 0.005 * i as f64])
+        .collect();
+    let longest = lengths.iter().fold(0.0f64, |m, &l| m.max(l));
+    println!("\n### Heterogeneous batch: 64 spiral-MLP windows of lengths 0.25 to 5, Dopri5, rtol 1e-7, one thread\n");
+    println!(
+        "| mode | right-hand-side evaluations (all samples) | ms (median of {reps}) |\n|---|---|---|"
+    );
+    for mode in [BatchMode::PerSample, BatchMode::SharedStep] {
+        let spans: Vec<(f64, f64)> = match mode {
+            BatchMode::PerSample => lengths.iter().map(|&l| (0.0, l)).collect(),
+            BatchMode::SharedStep => vec![(0.0, longest); 64],
+        };
+        let out = batch::solve_spans(&method, &mlp, 2, &y0w, &spans, &opts, mode).expect("batch");
+        let st = out.total_stats();
+        let evals = match mode {
+            BatchMode::PerSample => st.nfe,
+            BatchMode::SharedStep => st.nfe * 64,
+        };
+        let t = pool.install(|| {
+            time(reps, || {
+                batch::solve_spans(&method, &mlp, 2, &y0w, &spans, &opts, mode).expect("batch")
+            })
+        });
+        println!("| {mode:?} | {evals} | {:.2} |", 1e3 * t);
+    }
+
     // 3. Shared-step mode as the batch grows.
     println!(
         "\n### Shared-step mode on the spiral MLP, Dopri5, rtol 1e-7, t in [0, 5], one thread\n"
