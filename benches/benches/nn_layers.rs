@@ -64,9 +64,11 @@ fn dyn_vjp(c: &mut Criterion) {
             ("tape_flat", &flat),
         ];
         let mut g = c.benchmark_group(format!("nn_layers/dyn_vjp/{name}"));
-        g.sample_size(20)
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(1));
+        if !benches::quick() {
+            g.sample_size(20)
+                .warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(1));
+        }
         let (mut f, mut az, mut ath) = (vec![0.0; n], vec![0.0; n], vec![0.0; theta.len()]);
         for (label, dy) in dyns {
             let allocs = allocations_per_call(|| {
@@ -113,9 +115,11 @@ fn linear(c: &mut Criterion) {
     let allocs = allocations_per_call(|| fwd_bwd(&mut tape, &mut p));
     println!("linear b128 784x256: allocations per warm forward+backward {allocs}");
     let mut g = c.benchmark_group("nn_layers/linear/b128_784x256");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+    if !benches::quick() {
+        g.sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+    }
     g.bench_function("tape_fwd_bwd", |b| b.iter(|| fwd_bwd(&mut tape, &mut p)));
     let mut tape2 = Tape::<f64>::new();
     let mut p2 = ParamVars::new();
@@ -169,9 +173,11 @@ fn conv2d(c: &mut Criterion) {
     let allocs = allocations_per_call(|| fwd_bwd(&mut tape, &mut p));
     println!("conv2d b128 c64 7x7 k3: allocations per warm forward+backward {allocs}");
     let mut g = c.benchmark_group("nn_layers/conv2d/b128_c64_7x7_k3");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+    if !benches::quick() {
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+    }
     g.bench_function("tape_fwd_bwd", |b| b.iter(|| fwd_bwd(&mut tape, &mut p)));
     let mut tape2 = Tape::<f64>::new();
     let mut p2 = ParamVars::new();

@@ -27,10 +27,12 @@ use peers::{runner, Method, Solver};
 fn problem<P: BenchProblem, const N: usize>(c: &mut Criterion) {
     for tol in TOLERANCES {
         let mut group = c.benchmark_group(format!("solvers/{}/{}", P::NAME, tol_label(tol)));
-        group
-            .sample_size(20)
-            .warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(1));
+        if !benches::quick() {
+            group
+                .sample_size(20)
+                .warm_up_time(Duration::from_millis(300))
+                .measurement_time(Duration::from_secs(1));
+        }
         for method in Method::ALL {
             for solver in Solver::ALL {
                 let Some(mut run) = runner::<P, (), N>(solver, method, tol, &()) else {

@@ -22,6 +22,13 @@ use std::time::{Duration, Instant};
 use ode_solvers::problems::{self, Problem, ARENSTORF_MU, LINEAR10_DIM};
 use ode_solvers::{Dop853, Integrator, Options};
 
+/// Whether `cargo xtask bench --quick` runs this benchmark (environment variable
+/// `NEURAL_ODE_BENCH_QUICK`): benchmark groups then keep criterion's command-line timing
+/// (short) instead of their own longer settings, which would override it.
+pub fn quick() -> bool {
+    std::env::var_os("NEURAL_ODE_BENCH_QUICK").is_some_and(|v| !v.is_empty())
+}
+
 /// The tolerances of the comparison; each solve uses `rtol = atol = tol`.
 pub const TOLERANCES: [f64; 3] = [1e-3, 1e-6, 1e-9];
 

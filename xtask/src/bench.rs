@@ -296,6 +296,10 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
                 "10",
             ]);
         }
+        if args.quick {
+            // Benchmark groups keep criterion's (short) command-line timing in quick runs.
+            std::env::set_var("NEURAL_ODE_BENCH_QUICK", "1");
+        }
         crate::run(&cmd)?;
         for prog in PROGRAMS {
             if args
