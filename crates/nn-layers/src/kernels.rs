@@ -244,17 +244,14 @@ pub(crate) fn affine_grads<T: Scalar>(
 }
 
 /// `out = act(x)` elementwise; one loop per activation (the match is outside it), with
-/// `tanh` the branch-free [`autodiff::math::tanh`] so that the loop vectorises.
+/// `tanh` through [`autodiff::math::tanh_slice`] (its own AVX2 + FMA copy where the processor
+/// has them).
 #[inline(always)]
 pub(crate) fn act<T: Scalar>(a: Activation, x: &[T], out: &mut [T]) {
     let out = &mut out[..x.len()];
     match a {
         Activation::Identity => out.copy_from_slice(x),
-        Activation::Tanh => {
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = T::cast(autodiff::math::tanh(v.as_f64()));
-            }
-        }
+        Activation::Tanh => autodiff::math::tanh_slice(x, out),
         Activation::Cube => {
             for (o, &v) in out.iter_mut().zip(x) {
                 *o = v * v * v;

@@ -358,7 +358,7 @@ fn unary_forward<T: Scalar>(kind: UnaryKind<T>, x: &[T], y: &mut [T]) {
     let zero = T::zero();
     match kind {
         UnaryKind::Affine { scale, shift } => map(x, y, |x| scale * x + shift),
-        UnaryKind::Tanh => map(x, y, |x| T::cast(crate::math::tanh(x.as_f64()))),
+        UnaryKind::Tanh => crate::math::tanh_slice(x, y),
         UnaryKind::Sigmoid => map(x, y, sigmoid),
         UnaryKind::Relu => map(x, y, |x| if x > zero { x } else { zero }),
         UnaryKind::Softplus => map(x, y, |x| x.max(zero) + (-x.abs()).exp().ln_1p()),
