@@ -61,12 +61,10 @@ const P: usize = 2 * DIM * HIDDEN + HIDDEN + DIM;
 
 /// `f(z) = tanh(z W1 + b1) W2 + b2`; θ = [W1, b1, W2, b2].
 fn mlp(tape: &mut Tape<f64>, z: Var, _t: Var, th: Var) -> autodiff::Result<Var> {
-    let w1 = tape.slice_cols(th, 0, DIM * HIDDEN)?;
-    let w1 = tape.reshape(w1, DIM, HIDDEN)?;
+    let w1 = tape.flat_slice(th, 0, DIM, HIDDEN)?;
     let b1 = tape.slice_cols(th, DIM * HIDDEN, HIDDEN)?;
     let o = DIM * HIDDEN + HIDDEN;
-    let w2 = tape.slice_cols(th, o, HIDDEN * DIM)?;
-    let w2 = tape.reshape(w2, HIDDEN, DIM)?;
+    let w2 = tape.flat_slice(th, o, HIDDEN, DIM)?;
     let b2 = tape.slice_cols(th, o + HIDDEN * DIM, DIM)?;
     let h = tape.matmul(z, w1)?;
     let h = tape.add(h, b1)?;

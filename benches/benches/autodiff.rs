@@ -115,11 +115,11 @@ impl Hand {
             let b = mlp.bs[l].as_slice();
             let r = z.nrows();
             for (col, &bj) in z.as_mut_slice().chunks_exact_mut(r).zip(b) {
-                if l < last {
-                    col.iter_mut().for_each(|v| *v = (*v + bj).tanh());
-                } else {
-                    col.iter_mut().for_each(|v| *v += bj);
-                }
+                col.iter_mut().for_each(|v| *v += bj);
+            }
+            if l < last {
+                // The same vectorised tanh as the tape's, so that only the bookkeeping differs.
+                autodiff::math::tanh_in_place(z.as_mut_slice());
             }
         }
         self.gs[last].copy_from(cot);

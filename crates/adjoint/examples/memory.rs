@@ -53,12 +53,10 @@ fn mlp(
     hidden: usize,
 ) -> impl Fn(&mut Tape<f64>, Var, Var, Var) -> autodiff::Result<Var> {
     move |tape, z, _t, th| {
-        let w1 = tape.slice_cols(th, 0, dim * hidden)?;
-        let w1 = tape.reshape(w1, dim, hidden)?;
+        let w1 = tape.flat_slice(th, 0, dim, hidden)?;
         let b1 = tape.slice_cols(th, dim * hidden, hidden)?;
         let o = dim * hidden + hidden;
-        let w2 = tape.slice_cols(th, o, hidden * dim)?;
-        let w2 = tape.reshape(w2, hidden, dim)?;
+        let w2 = tape.flat_slice(th, o, hidden, dim)?;
         let b2 = tape.slice_cols(th, o + hidden * dim, dim)?;
         let h = tape.matmul(z, w1)?;
         let h = tape.add(h, b1)?;

@@ -27,8 +27,7 @@
 //!
 //! // f(z, t, θ) = tanh(z W) + t·c on one sample with 2 features; θ = [W (2×2), c (1×2)].
 //! let f = TapeDynamics::<f64, _>::new(1, 2, 6, |tape, z, t, th| {
-//!     let w = tape.slice_cols(th, 0, 4)?;
-//!     let w = tape.reshape(w, 2, 2)?;
+//!     let w = tape.flat_slice(th, 0, 2, 2)?;
 //!     let c = tape.slice_cols(th, 4, 2)?;
 //!     let h = tape.matmul(z, w)?;
 //!     let h = tape.tanh(h);

@@ -63,8 +63,7 @@
 //!
 //! /// f(z, t, θ) = tanh(z W + t c + b), with θ = [W (2x2), c (1x2), b (1x2)] flattened.
 //! fn dynamics(tape: &mut Tape<f64>, z: Var, t: Var, theta: Var) -> Result<Var> {
-//!     let w = tape.slice_cols(theta, 0, 4)?;
-//!     let w = tape.reshape(w, 2, 2)?;
+//!     let w = tape.flat_slice(theta, 0, 2, 2)?;
 //!     let c = tape.slice_cols(theta, 4, 2)?;
 //!     let b = tape.slice_cols(theta, 6, 2)?;
 //!     let h = tape.matmul(z, w)?;

@@ -154,6 +154,31 @@ pub fn tanh_slice<T: Scalar>(x: &[T], out: &mut [T]) {
     tanh_slice_with::<T, false>(x, out);
 }
 
+/// Replaces every element of `x` by its `tanh`, as [`tanh_slice`] (same bits).
+pub fn tanh_in_place<T: Scalar>(x: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if fused() {
+        // SAFETY: the processor has AVX2 and FMA (checked by `fused`).
+        unsafe { tanh_in_place_fma(x) };
+        return;
+    }
+    tanh_in_place_with::<T, false>(x);
+}
+
+#[inline(always)]
+fn tanh_in_place_with<T: Scalar, const FMA: bool>(x: &mut [T]) {
+    for v in x.iter_mut() {
+        *v = T::cast(tanh_impl::<FMA>(v.as_f64()));
+    }
+}
+
+/// [`tanh_in_place`]'s loop compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn tanh_in_place_fma<T: Scalar>(x: &mut [T]) {
+    tanh_in_place_with::<T, true>(x);
+}
+
 /// Whether this processor runs the fused (AVX2 + FMA) copies of the slice functions.
 pub fn fused() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -231,6 +256,9 @@ mod tests {
             );
             assert_eq!(y.is_sign_negative(), x.is_sign_negative());
         }
+        let mut z = x.clone();
+        tanh_in_place(&mut z);
+        assert!(z.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()));
         let mut nan = [0.0];
         tanh_slice(&[f64::NAN], &mut nan);
         assert!(nan[0].is_nan());

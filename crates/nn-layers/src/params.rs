@@ -199,7 +199,7 @@ pub enum Binding {
     /// One leaf per tensor; gradients are copied into the flat layout afterwards. Measured
     /// faster than [`Binding::Flat`] (docs/benchmarks.md, `## nn-layers`).
     PerTensor,
-    /// `θ` is one `1 x n` leaf and each tensor is a `slice_cols` + `reshape` of it; the leaf's
+    /// `θ` is one `1 x n` leaf and each tensor is a `flat_slice` of it (one copy); the leaf's
     /// gradient is the flat gradient.
     Flat,
 }
@@ -247,12 +247,7 @@ impl ParamVars {
                 let all = tape.leaf_from_slice(1, theta.len(), theta)?;
                 self.flat = Some(all);
                 for s in layout.specs() {
-                    let v = tape.slice_cols(all, s.offset, s.len())?;
-                    let v = if s.rows == 1 {
-                        v
-                    } else {
-                        tape.reshape(v, s.rows, s.cols)?
-                    };
+                    let v = tape.flat_slice(all, s.offset, s.rows, s.cols)?;
                     self.vars.push(v);
                 }
             }

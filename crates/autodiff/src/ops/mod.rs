@@ -69,6 +69,10 @@ pub(crate) enum Op<T> {
     Reshape {
         a: usize,
     },
+    FlatSlice {
+        a: usize,
+        offset: usize,
+    },
     Im2Col {
         a: usize,
         p: conv::Patches,
@@ -92,6 +96,7 @@ pub(crate) fn backward<T: Scalar>(op: &Op<T>, ctx: &mut BackCtx<'_, T>) {
         Op::Concat { a, b, axis } => shape::concat_backward(a, b, axis, ctx),
         Op::Slice { a, r0, c0 } => shape::slice_backward(a, r0, c0, ctx),
         Op::Reshape { a } => shape::reshape_backward(a, ctx),
+        Op::FlatSlice { a, offset } => shape::flat_slice_backward(a, offset, ctx),
         Op::Im2Col { a, p } => conv::im2col_backward(a, p, ctx),
     }
 }

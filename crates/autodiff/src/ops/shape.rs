@@ -144,6 +144,68 @@ impl<T: Scalar> Tape<T> {
     }
 }
 
+impl<T: Scalar> Tape<T> {
+    /// Elements `offset .. offset + rows·cols` of `a` in column-major order, as a `rows x cols`
+    /// matrix: [`slice`](Tape::slice) and [`reshape`](Tape::reshape) in one node and one copy.
+    /// This is how a weight matrix is taken out of a flat parameter vector.
+    ///
+    /// ```
+    /// use autodiff::Tape;
+    /// use nalgebra::DMatrix;
+    ///
+    /// let mut tape = Tape::<f64>::new();
+    /// let theta = tape.leaf(&DMatrix::from_row_slice(1, 7, &[9.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+    /// let w = tape.flat_slice(theta, 1, 2, 3)?; // [[1, 3, 5], [2, 4, 6]]
+    /// assert_eq!(tape.value(w)[(1, 2)], 6.0);
+    /// let s = tape.sum(w);
+    /// tape.backward(s)?;
+    /// assert_eq!(tape.grad(theta).unwrap().as_slice(), &[0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+    /// # Ok::<(), autodiff::AutodiffError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`AutodiffError::InvalidShape`] if the range extends past the end of `a`.
+    pub fn flat_slice(&mut self, a: Var, offset: usize, rows: usize, cols: usize) -> Result<Var> {
+        self.check(a);
+        let fits = rows
+            .checked_mul(cols)
+            .and_then(|n| n.checked_add(offset))
+            .is_some_and(|e| e <= a.len());
+        if !fits {
+            return Err(AutodiffError::InvalidShape {
+                op: "flat_slice",
+                shape: a.shape(),
+                what: "the requested range extends past the operand",
+            });
+        }
+        let ia = a.idx;
+        Ok(self.push(
+            Op::FlatSlice { a: ia, offset },
+            &[a],
+            rows,
+            cols,
+            |out, v, _| {
+                out.as_mut_slice()
+                    .copy_from_slice(&v[ia].as_slice()[offset..offset + rows * cols]);
+            },
+        ))
+    }
+}
+
+pub(crate) fn flat_slice_backward<T: Scalar>(a: usize, offset: usize, ctx: &mut BackCtx<'_, T>) {
+    if !ctx.wants(a) {
+        return;
+    }
+    let (g, dst, assign) = ctx.target(a);
+    if assign {
+        dst.fill(T::zero());
+    }
+    let d = &mut dst.as_mut_slice()[offset..offset + g.len()];
+    for (d, &g) in d.iter_mut().zip(g.as_slice()) {
+        *d += g;
+    }
+}
+
 pub(crate) fn concat_backward<T: Scalar>(a: usize, b: usize, axis: Axis, ctx: &mut BackCtx<'_, T>) {
     let vals = ctx.vals;
     let (sa, sb) = (vals[a].shape(), vals[b].shape());

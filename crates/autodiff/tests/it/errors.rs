@@ -71,6 +71,17 @@ fn shape_mismatches_are_errors_with_op_and_shapes() {
         })
     ));
     assert!(matches!(
+        t.flat_slice(a, 1, a.len(), 1),
+        Err(AutodiffError::InvalidShape {
+            op: "flat_slice",
+            ..
+        })
+    ));
+    assert!(matches!(
+        t.flat_slice(a, usize::MAX, 2, 1),
+        Err(AutodiffError::InvalidShape { .. })
+    ));
+    assert!(matches!(
         t.slice(a, 1, 0, 2, 1),
         Err(AutodiffError::InvalidShape { op: "slice", .. })
     ));

@@ -239,7 +239,7 @@ proptest! {
     }
 
     #[test]
-    fn structure_ops(((r, c), extra) in (shape(4), 1usize..4), which in 0u8..5, seed in 0u64..100) {
+    fn structure_ops(((r, c), extra) in (shape(4), 1usize..4), which in 0u8..6, seed in 0u64..100) {
         let gen = |r: usize, c: usize, s: f64| DMatrix::from_fn(r, c, |i, j| ((i * 3 + j * 7) as f64 * 0.77 + s).cos());
         let a = gen(r, c, seed as f64);
         let (b, expected_shape) = match which {
@@ -252,6 +252,14 @@ proptest! {
             1 => t.concat_cols(v[0], v[1]),
             2 => t.slice(v[0], r / 2, c / 2, r - r / 2, c - c / 2),
             3 => t.reshape(v[0], c, r),
+            // A block of consecutive elements taken as a matrix (fan-out: read twice).
+            5 => {
+                let n = (r * c).saturating_sub(1).max(1);
+                let x = t.flat_slice(v[0], r * c - n, n, 1)?;
+                let y = t.flat_slice(v[0], 0, 1, n)?;
+                let p = t.matmul(x, y)?;
+                Ok(t.row_sums(p))
+            }
             _ => {
                 // Slices read twice (fan-out into one input through two blocks).
                 let top = t.slice_rows(v[0], 0, 1)?;
@@ -274,6 +282,16 @@ proptest! {
             }
             2 => prop_assert_eq!(value, a.view((r / 2, c / 2), (r - r / 2, c - c / 2)).into_owned()),
             3 => prop_assert_eq!(value.as_slice(), a.as_slice()),
+            5 => {
+                // Row i of x y summed over columns: a[r·c - n + i] · Σ_{j < n} a[j].
+                let n = (r * c).saturating_sub(1).max(1);
+                let total: f64 = a.as_slice()[..n].iter().sum();
+                prop_assert_eq!(value.shape(), (n, 1));
+                for i in 0..n {
+                    let want = a.as_slice()[r * c - n + i] * total;
+                    prop_assert!((value[i] - want).abs() < 1e-12);
+                }
+            }
             _ => {}
         }
         check_gradients(&f, &[a, b], TOL).map_err(TestCaseError::fail)?;
