@@ -195,13 +195,12 @@ impl<T: Real> Replay<T> {
             }
             let (kdone, krest) = self.k.split_at_mut(i * n);
             let yi = &mut self.ys[i * n..(i + 1) * n];
+            // The same operations in the same order as `ode_solvers`' Runge–Kutta step (zero
+            // coefficients included), so that the stage inputs have the bits of the forward
+            // solve's and dynamics that keep their forward passes recognise them.
             yi.copy_from_slice(y0);
             for j in 0..i {
-                let aij = self.a[i * s + j];
-                if aij == 0.0 {
-                    continue;
-                }
-                let cj = ht * T::from_f64(aij);
+                let cj = ht * T::from_f64(self.a[i * s + j]);
                 for (o, &kv) in yi.iter_mut().zip(&kdone[j * n..(j + 1) * n]) {
                     *o += cj * kv;
                 }

@@ -142,16 +142,23 @@ pub struct Trainer {
     grad_buf: Vec<f64>,
 }
 
-/// How many forward passes the dynamics keep ([`MlpDynamics::with_memory`]): the method's
-/// stages for `Direct` and `Checkpointed` (whose backward pass takes products at the stage
-/// inputs it has just evaluated), one for the adjoint method.
+/// Forward passes kept for `Direct` and `Checkpointed` gradients beyond the method's stages:
+/// about twice the evaluations of one training solve of the spiral task (110–130), so that the
+/// backward pass finds every stage of the forward solve in memory (17 KiB per pass at batch
+/// 20, allocated as the passes are made).
+const KEPT_PASSES: usize = 256;
+
+/// How many forward passes the dynamics keep ([`MlpDynamics::with_memory`]): for `Direct` and
+/// `Checkpointed`, whose backward pass re-evaluates the stages of the forward solve and then
+/// takes products at them, enough for a whole forward solve; one for the adjoint method.
 fn memory_passes(solver: &SolverConfig) -> Result<usize, ModelError> {
     let method: ode_solvers::Method = solver.method.parse()?;
     Ok(match solver.grad {
         GradKind::Adjoint => 1,
         GradKind::Direct | GradKind::Checkpointed(_) => method
             .tableau()
-            .map_or(ode_solvers::DOP853_TABLEAU.stages(), |t| t.stages()),
+            .map_or(ode_solvers::DOP853_TABLEAU.stages(), |t| t.stages())
+            .max(KEPT_PASSES),
     })
 }
 

@@ -25,6 +25,8 @@
 //! contract asks.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use adjoint::Dynamics;
 use autodiff::{Scalar, Tape};
@@ -246,6 +248,8 @@ impl<T: Scalar + Real, N: TimeLayer<T>> Dynamics<T> for NetDynamics<T, N> {
 struct Activations<T> {
     /// The state `z` of this pass (valid when `valid`).
     key: Vec<T>,
+    /// [`key_hash`] of `key`.
+    hash: u64,
     valid: bool,
     /// `h[0]` is the mapped input; `h[l]` the output of layer `l` (after its activation).
     h: Vec<Vec<T>>,
@@ -254,13 +258,21 @@ struct Activations<T> {
 }
 
 /// Buffers of the hand-written MLP pass: the activations of the last few forward passes
-/// (a ring), the parameters they were computed with, and the backward deltas.
+/// (a ring, indexed by a hash of the state), the parameters they were computed with, and the
+/// backward deltas.
 struct MlpScratch<T> {
+    /// The ring; it grows as passes are made, up to `cap` slots.
     slots: Vec<Activations<T>>,
+    /// Most passes kept.
+    cap: usize,
     /// The slot the next forward pass writes.
     next: usize,
+    /// Hash of a kept state → its slot (the newest pass with that hash).
+    index: HashMap<u64, usize, BuildHasherDefault<KeyHasher>>,
     /// `θ` of the passes in `slots`.
     theta: Vec<T>,
+    /// Forward passes computed, and requests answered from a kept pass.
+    stats: PassCounts,
     /// Backward deltas (two, swapped).
     d0: Vec<T>,
     d1: Vec<T>,
@@ -274,33 +286,101 @@ fn same_bits<T: Scalar>(a: &[T], b: &[T]) -> bool {
         }) == 0
 }
 
+/// How [`MlpDynamics`] met its requests for forward passes (see
+/// [`MlpDynamics::pass_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassCounts {
+    /// Forward passes computed (by evaluations and by vector–Jacobian products).
+    pub computed: usize,
+    /// Evaluations and vector–Jacobian products that found their pass kept in memory.
+    pub reused: usize,
+}
+
+/// A hash of the bits of `z` (four interleaved multiply–rotate chains, so that it costs about
+/// a nanosecond per element).
+fn key_hash<T: Scalar>(z: &[T]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut acc = [
+        0x243f_6a88_85a3_08d3u64,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    ];
+    let mut chunks = z.chunks_exact(4);
+    for c in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a = (a.rotate_left(5) ^ v.as_f64().to_bits()).wrapping_mul(K);
+        }
+    }
+    for (a, v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = (a.rotate_left(5) ^ v.as_f64().to_bits()).wrapping_mul(K);
+    }
+    acc.iter().fold(z.len() as u64, |h, &a| {
+        (h.rotate_left(17) ^ a).wrapping_mul(K)
+    })
+}
+
+/// The hasher of the pass index: its keys are [`key_hash`] values already.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+}
+
 impl<T: Scalar> MlpScratch<T> {
     /// Forgets every kept pass if `θ` changed.
     fn check_theta(&mut self, theta: &[T]) {
         if !same_bits(&self.theta, theta) {
             self.theta.clear();
             self.theta.extend_from_slice(theta);
-            for s in &mut self.slots {
-                s.valid = false;
-            }
+            self.forget();
         }
     }
 
-    /// The slot holding a pass at exactly `z`, newest first.
-    fn find(&self, z: &[T]) -> Option<usize> {
-        let k = self.slots.len();
-        (1..=k)
-            .map(|back| (self.next + k - back) % k)
-            .find(|&i| self.slots[i].valid && same_bits(&self.slots[i].key, z))
+    /// Forgets every kept pass.
+    fn forget(&mut self) {
+        for s in &mut self.slots {
+            s.valid = false;
+        }
+        self.index.clear();
     }
 
-    /// Takes the next slot for a pass at `z`.
-    fn claim(&mut self, z: &[T]) -> usize {
+    /// The slot holding a pass at exactly `z` (whose hash is `hash`).
+    fn find(&self, z: &[T], hash: u64) -> Option<usize> {
+        let &i = self.index.get(&hash)?;
+        let s = &self.slots[i];
+        (s.valid && same_bits(&s.key, z)).then_some(i)
+    }
+
+    /// Takes the next slot for a pass at `z` (whose hash is `hash`).
+    fn claim(&mut self, z: &[T], hash: u64) -> usize {
         let i = self.next;
-        self.next = (i + 1) % self.slots.len();
+        self.next = (i + 1) % self.cap;
+        if i == self.slots.len() {
+            let mut fresh = self.slots[0].clone();
+            fresh.valid = false;
+            self.slots.push(fresh);
+        }
         let s = &mut self.slots[i];
+        if s.valid && self.index.get(&s.hash) == Some(&i) {
+            self.index.remove(&s.hash);
+        }
         s.key.copy_from_slice(z);
+        s.hash = hash;
         s.valid = true;
+        self.index.insert(hash, i);
+        self.stats.computed += 1;
         i
     }
 }
@@ -312,11 +392,13 @@ impl<T: Scalar> MlpScratch<T> {
 /// `aᵀ∂f/∂t = 0`. Warm calls allocate nothing.
 ///
 /// It keeps the activations of its last forward passes ([`MlpDynamics::with_memory`]; the
-/// last one by default): a vector–Jacobian product at a state (and `θ`) bit for bit the same
-/// as one of those skips its own forward pass. `Direct` and `Checkpointed` gradients evaluate
-/// every stage of a step and then take the products at the same stage inputs in reverse
-/// order, so with at least as many passes kept as the method has stages, none of those
-/// products repeats its forward pass.
+/// last one by default), found by a hash of the state: an evaluation or a vector–Jacobian
+/// product at a state (and `θ`) bit for bit the same as one of those skips its forward pass.
+/// `Direct` and `Checkpointed` gradients re-evaluate every stage of a step and then take the
+/// products at the same stage inputs in reverse order, so with at least as many passes kept
+/// as the method has stages none of those products repeats its forward pass; with as many as
+/// the forward solve made, the re-evaluations are answered from memory too (the replay
+/// computes the stage inputs with the bits of the forward solve).
 ///
 /// ```
 /// use adjoint::Dynamics;
@@ -401,11 +483,15 @@ impl<T: Scalar> MlpDynamics<T> {
             scratch: RefCell::new(MlpScratch {
                 slots: vec![Activations {
                     key: vec![T::zero(); in_len],
+                    hash: 0,
                     valid: false,
                     h,
                     pre,
                 }],
+                cap: 1,
                 next: 0,
+                index: HashMap::with_capacity_and_hasher(1, Default::default()),
+                stats: PassCounts::default(),
                 theta: Vec::new(),
                 d0: vec![T::zero(); wmax],
                 d1: vec![T::zero(); wmax],
@@ -414,22 +500,34 @@ impl<T: Scalar> MlpDynamics<T> {
     }
 
     /// Keeps the activations of the last `passes` forward passes (at least 1) instead of only
-    /// the last, so that vector–Jacobian products at any of those states skip their forward
-    /// pass. Memory: `passes` times the activations of one pass (`batch ×` the sum of the
-    /// widths, twice). Use the number of stages of the solver's method (6 for Dopri5 and
-    /// Tsit5, 12 for Dop853) with `Direct` or `Checkpointed` gradients; the adjoint method
-    /// gains nothing from it.
+    /// the last, so that evaluations and vector–Jacobian products at any of those states skip
+    /// their forward pass. Memory: up to `passes` times the activations of one pass (`batch ×`
+    /// the sum of the widths, twice), allocated as passes are made. With `Direct` or
+    /// `Checkpointed` gradients use at least the number of stages of the solver's method (6 for
+    /// Dopri5 and Tsit5, 12 for Dop853), better the number of evaluations of a forward solve;
+    /// the adjoint method gains nothing from it.
     pub fn with_memory(self, passes: usize) -> Self {
         {
             let mut s = self.scratch.borrow_mut();
-            let proto = s.slots[0].clone();
-            s.slots.resize_with(passes.max(1), || proto.clone());
+            s.cap = passes.max(1);
+            let cap = s.cap;
+            s.slots.truncate(cap);
             s.next = 0;
-            for slot in &mut s.slots {
-                slot.valid = false;
-            }
+            s.forget();
+            s.index.reserve(cap);
         }
         self
+    }
+
+    /// How many forward passes were computed and how many requests found theirs in memory,
+    /// since construction or the last [`reset_pass_counts`](Self::reset_pass_counts).
+    pub fn pass_counts(&self) -> PassCounts {
+        self.scratch.borrow().stats
+    }
+
+    /// Sets both [`pass_counts`](Self::pass_counts) to zero.
+    pub fn reset_pass_counts(&self) {
+        self.scratch.borrow_mut().stats = PassCounts::default();
     }
 
     /// The network.
@@ -599,10 +697,20 @@ impl<T: Scalar + Real> Dynamics<T> for MlpDynamics<T> {
         let mut guard = self.scratch.borrow_mut();
         let s = &mut *guard;
         s.check_theta(theta);
-        let i = s.claim(z);
-        let slot = &mut s.slots[i];
-        self.forward(slot, z, theta);
-        dz.copy_from_slice(slot.h.last().expect("layers"));
+        let hash = key_hash(z);
+        let i = match s.find(z, hash) {
+            // A kept pass at the same state and θ: the same bits as a new one.
+            Some(i) => {
+                s.stats.reused += 1;
+                i
+            }
+            None => {
+                let i = s.claim(z, hash);
+                self.forward(&mut s.slots[i], z, theta);
+                i
+            }
+        };
+        dz.copy_from_slice(s.slots[i].h.last().expect("layers"));
     }
 
     fn vjp(
@@ -618,10 +726,14 @@ impl<T: Scalar + Real> Dynamics<T> for MlpDynamics<T> {
         let mut guard = self.scratch.borrow_mut();
         let s = &mut *guard;
         s.check_theta(theta);
-        let i = match s.find(z) {
-            Some(i) => i,
+        let hash = key_hash(z);
+        let i = match s.find(z, hash) {
+            Some(i) => {
+                s.stats.reused += 1;
+                i
+            }
             None => {
-                let i = s.claim(z);
+                let i = s.claim(z, hash);
                 self.forward(&mut s.slots[i], z, theta);
                 i
             }

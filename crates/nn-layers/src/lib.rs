@@ -72,7 +72,7 @@ mod time;
 
 pub use activation::Activation;
 pub use conv::{AvgPool2d, ConcatConv2d, Conv2d, Conv2dConfig, GlobalAvgPool};
-pub use dynamics::{MlpDynamics, NetDynamics};
+pub use dynamics::{MlpDynamics, NetDynamics, PassCounts};
 pub use error::{FileError, NnError, Result};
 pub use gru::Gru;
 pub use init::{init_params, Init};

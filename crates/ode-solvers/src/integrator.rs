@@ -618,15 +618,16 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 (true, false) => t_end,
                 _ => t + h,
             };
-            if on_stop {
-                h = t_new - t;
-                if h == 0.0 {
-                    stop_idx += 1;
-                    run.t = after(t_end, dir);
-                    sys.rhs(run.t, &self.y, &mut self.f0);
-                    run.stats.nfe += 1;
-                    continue;
-                }
+            // The step spans exactly [t, t_new]: its size is the difference of the two
+            // representable times, so that whoever differences stored step times (the
+            // `Direct` gradient's replay) gets the step size bit for bit.
+            h = t_new - t;
+            if on_stop && h == 0.0 {
+                stop_idx += 1;
+                run.t = after(t_end, dir);
+                sys.rhs(run.t, &self.y, &mut self.f0);
+                run.stats.nfe += 1;
+                continue;
             }
             let scale = ErrorScale {
                 atol: &self.atol,

@@ -2,7 +2,8 @@
 
 use adjoint::Dynamics;
 use nn_layers::{
-    init_params, Activation, Binding, MlpConfig, MlpDynamics, NetDynamics, ParamLayout, TimeInput,
+    init_params, Activation, Binding, MlpConfig, MlpDynamics, NetDynamics, ParamLayout, PassCounts,
+    TimeInput,
 };
 
 use crate::common::{assert_grad_close, fd_grad, irregular};
@@ -158,14 +159,108 @@ fn kept_forward_passes_give_the_same_products_and_follow_theta() {
     for z in &zs {
         kept.eval(0.0, z, &theta, &mut dz);
     }
+    assert_eq!(
+        kept.pass_counts(),
+        PassCounts {
+            computed: 6,
+            reused: 0
+        }
+    );
     for z in zs.iter().rev() {
         assert_eq!(vjp(&kept, z, &theta), vjp(&plain, z, &theta));
     }
+    assert_eq!(
+        kept.pass_counts(),
+        PassCounts {
+            computed: 6,
+            reused: 6
+        }
+    );
+    // An evaluation at a kept state is answered from memory, with the same bits.
+    let mut again = vec![0.0; n];
+    let mut fresh = vec![0.0; n];
+    kept.eval(0.0, &zs[2], &theta, &mut again);
+    plain.eval(0.0, &zs[2], &theta, &mut fresh);
+    assert_eq!(again, fresh);
+    assert_eq!(
+        kept.pass_counts(),
+        PassCounts {
+            computed: 6,
+            reused: 7
+        }
+    );
     // New parameters (same states): nothing kept may be used.
     for v in theta.iter_mut() {
         *v *= 1.1;
     }
     for z in zs.iter().rev() {
         assert_eq!(vjp(&kept, z, &theta), vjp(&plain, z, &theta));
+    }
+    assert_eq!(
+        kept.pass_counts(),
+        PassCounts {
+            computed: 12,
+            reused: 7
+        }
+    );
+    // A ring of two: the oldest of three passes is forgotten and computed again, correctly.
+    let small = MlpDynamics::new(plain.mlp().clone(), plain.layout().clone(), batch)
+        .unwrap()
+        .with_memory(2);
+    for z in &zs[..3] {
+        small.eval(0.0, z, &theta, &mut dz);
+    }
+    for z in zs[..3].iter().rev() {
+        assert_eq!(vjp(&small, z, &theta), vjp(&plain, z, &theta));
+    }
+    assert_eq!(
+        small.pass_counts(),
+        PassCounts {
+            computed: 4,
+            reused: 2
+        }
+    );
+}
+
+#[test]
+fn a_direct_gradient_finds_every_replayed_stage_among_the_forward_solves_passes() {
+    use adjoint::{odeint, GradMethod};
+    use ode_solvers::{tableau, ExplicitRk, Options};
+    let cfg = MlpConfig::new(&[2, 16, 2], Activation::Tanh).with_input_activation(Activation::Cube);
+    let mut layout = ParamLayout::new();
+    let mlp = cfg.build(&mut layout, "f").unwrap();
+    let mut theta = vec![0.0; layout.len()];
+    init_params(&layout, &mut theta, 9).unwrap();
+    let batch = 3;
+    let z0 = irregular(2 * batch, 0.4);
+    let ts = [0.3, 0.45, 0.8, 1.37];
+    let dl = irregular(2 * batch * ts.len(), 1.3);
+    let adaptive = Options::default().rtol(1e-7).atol(1e-9);
+    let fixed = Options::default().fixed_step(0.05);
+    for (tab, opts) in [
+        (&tableau::DOPRI5, &adaptive),
+        (&tableau::TSIT5, &adaptive),
+        (&tableau::RK4, &fixed),
+    ] {
+        let run = |f: &MlpDynamics<f64>| {
+            let method = ExplicitRk::new(tab);
+            let traj = odeint(f, &z0, &theta, &ts, method, opts, GradMethod::direct()).unwrap();
+            let forward = f.pass_counts();
+            let g = traj.backward(&dl).unwrap();
+            (forward, f.pass_counts(), g.dz0, g.dtheta, g.dts)
+        };
+        let kept = MlpDynamics::new(mlp.clone(), layout.clone(), batch)
+            .unwrap()
+            .with_memory(10_000);
+        let one = MlpDynamics::new(mlp.clone(), layout.clone(), batch).unwrap();
+        let (fwd, total, dz0, dth, dts) = run(&kept);
+        // The backward pass computed no forward pass of its own: its stage re-evaluations and
+        // products all found the forward solve's.
+        assert_eq!(total.computed, fwd.computed, "{}", tab.name);
+        assert!(total.reused > 0);
+        // And the gradients are those of dynamics that keep one pass, bit for bit.
+        let (_, plain, dz0_1, dth_1, dts_1) = run(&one);
+        assert!(plain.computed > fwd.computed);
+        assert_eq!((dz0, dth, dts), (dz0_1, dth_1, dts_1), "{}", tab.name);
     }
 }
