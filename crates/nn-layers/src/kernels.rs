@@ -8,8 +8,20 @@
 //! AVX2 where the processor has it) gets its own vectorised copy.
 //!
 //! The products add their terms in the order of the straightforward loops (bias first, then
-//! inputs in order), so results do not depend on the block sizes or the instruction set;
-//! only the dot products of the parameter gradients are summed in four interleaved lanes.
+//! inputs in order), so results do not depend on the block sizes; only the dot products of the
+//! parameter gradients are summed in four interleaved lanes. With `FMA` every product-and-add
+//! is one fused operation (one rounding instead of two): that copy runs only where the
+//! processor has fused multiply–add, and its results differ from the other's in the last bits.
+
+/// `a·b + c`, fused when `FMA`.
+#[inline(always)]
+fn madd<T: Scalar, const FMA: bool>(a: T, b: T, c: T) -> T {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        c + a * b
+    }
+}
 
 use autodiff::Scalar;
 
@@ -20,7 +32,7 @@ use crate::activation::Activation;
 /// into whole vector registers).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn block<T: Scalar, const R: usize>(
+fn block<T: Scalar, const R: usize, const FMA: bool>(
     init: T,
     coef: &[T],
     stride: usize,
@@ -39,7 +51,7 @@ fn block<T: Scalar, const R: usize>(
     {
         let x = &col[i0..i0 + R];
         for r in 0..R {
-            acc[r] += *c * x[r];
+            acc[r] = madd::<T, FMA>(*c, x[r], acc[r]);
         }
     }
     out[i0..i0 + R].copy_from_slice(&acc);
@@ -98,7 +110,7 @@ macro_rules! rows_block {
 /// `out[i] = init + Σ_{q < nq} coef[q · stride] · cols[q · b + i]` for every `i < b` (terms
 /// added in the order of `q`): batches up to 32 rows (plus up to 3 single rows) in one block.
 #[inline(always)]
-fn comb_cols<T: Scalar>(
+fn comb_cols<T: Scalar, const FMA: bool>(
     init: T,
     coef: &[T],
     stride: usize,
@@ -109,10 +121,10 @@ fn comb_cols<T: Scalar>(
 ) {
     let mut i0 = 0;
     while b - i0 >= 4 {
-        rows_block!(b - i0, i0, R => block::<T, R>(init, coef, stride, nq, cols, b, i0, out));
+        rows_block!(b - i0, i0, R => block::<T, R, FMA>(init, coef, stride, nq, cols, b, i0, out));
     }
     while i0 < b {
-        block::<T, 1>(init, coef, stride, nq, cols, b, i0, out);
+        block::<T, 1, FMA>(init, coef, stride, nq, cols, b, i0, out);
         i0 += 1;
     }
 }
@@ -121,7 +133,7 @@ fn comb_cols<T: Scalar>(
 /// `din × dout` with `w[k + j·din]` the weight from input `k` to output `j`, `out` is
 /// `b × dout`.
 #[inline(always)]
-pub(crate) fn affine<T: Scalar>(
+pub(crate) fn affine<T: Scalar, const FMA: bool>(
     b: usize,
     din: usize,
     dout: usize,
@@ -133,7 +145,7 @@ pub(crate) fn affine<T: Scalar>(
     let x = &x[..b * din];
     for j in 0..dout {
         let init = bias.map_or(T::zero(), |v| v[j]);
-        comb_cols(
+        comb_cols::<T, FMA>(
             init,
             &w[j * din..(j + 1) * din],
             1,
@@ -148,7 +160,7 @@ pub(crate) fn affine<T: Scalar>(
 /// The backward product `out = δ Wᵀ` (`δ` is `b × dout`, `out` is `b × din`, `W` as in
 /// [`affine`]).
 #[inline(always)]
-pub(crate) fn affine_t<T: Scalar>(
+pub(crate) fn affine_t<T: Scalar, const FMA: bool>(
     b: usize,
     din: usize,
     dout: usize,
@@ -158,7 +170,7 @@ pub(crate) fn affine_t<T: Scalar>(
 ) {
     let delta = &delta[..b * dout];
     for k in 0..din {
-        comb_cols(
+        comb_cols::<T, FMA>(
             T::zero(),
             &w[k..],
             din,
@@ -172,11 +184,16 @@ pub(crate) fn affine_t<T: Scalar>(
 
 /// `Σ_{r < R} x[i0 + r] · y[i0 + r]` added into four lanes (`R` a multiple of 4).
 #[inline(always)]
-fn dot_block<T: Scalar, const R: usize>(x: &[T], y: &[T], i0: usize, acc: &mut [T; 4]) {
+fn dot_block<T: Scalar, const R: usize, const FMA: bool>(
+    x: &[T],
+    y: &[T],
+    i0: usize,
+    acc: &mut [T; 4],
+) {
     let (x, y) = (&x[i0..i0 + R], &y[i0..i0 + R]);
     for c in 0..R / 4 {
         for l in 0..4 {
-            acc[l] += x[4 * c + l] * y[4 * c + l];
+            acc[l] = madd::<T, FMA>(x[4 * c + l], y[4 * c + l], acc[l]);
         }
     }
 }
@@ -184,17 +201,17 @@ fn dot_block<T: Scalar, const R: usize>(x: &[T], y: &[T], i0: usize, acc: &mut [
 /// `Σ_i x[i] · y[i]` over `x.len()` terms, in four interleaved lanes (element `i` into lane
 /// `i mod 4`, the lanes added as (0 + 2) + (1 + 3): the halves of one 4-wide register, then the last `len mod 4` terms in order).
 #[inline(always)]
-pub(crate) fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
+pub(crate) fn dot<T: Scalar, const FMA: bool>(x: &[T], y: &[T]) -> T {
     let n = x.len();
     let y = &y[..n];
     let mut acc = [T::zero(); 4];
     let mut i0 = 0;
     while n - i0 >= 4 {
-        rows_block!(n - i0, i0, R => dot_block::<T, R>(x, y, i0, &mut acc));
+        rows_block!(n - i0, i0, R => dot_block::<T, R, FMA>(x, y, i0, &mut acc));
     }
     let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
     for i in i0..n {
-        s += x[i] * y[i];
+        s = madd::<T, FMA>(x[i], y[i], s);
     }
     s
 }
@@ -221,7 +238,7 @@ pub(crate) fn sum<T: Scalar>(x: &[T]) -> T {
 /// for, `∂bias = Σ_rows δ`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn affine_grads<T: Scalar>(
+pub(crate) fn affine_grads<T: Scalar, const FMA: bool>(
     b: usize,
     din: usize,
     dout: usize,
@@ -233,7 +250,7 @@ pub(crate) fn affine_grads<T: Scalar>(
     for j in 0..dout {
         let dj = &delta[j * b..(j + 1) * b];
         for k in 0..din {
-            dw[k + j * din] = dot(&x[k * b..(k + 1) * b], dj);
+            dw[k + j * din] = dot::<T, FMA>(&x[k * b..(k + 1) * b], dj);
         }
     }
     if let Some(db) = dbias {
@@ -323,7 +340,7 @@ mod tests {
         let w: Vec<f64> = (0..din * dout).map(|i| (i as f64 * 0.53).cos()).collect();
         let bias: Vec<f64> = (0..dout).map(|j| j as f64 - 1.5).collect();
         let mut out = vec![0.0; b * dout];
-        affine(b, din, dout, &w, Some(&bias), &x, &mut out);
+        affine::<f64, false>(b, din, dout, &w, Some(&bias), &x, &mut out);
         for i in 0..b {
             for j in 0..dout {
                 let mut e = bias[j];
@@ -335,7 +352,7 @@ mod tests {
         }
         let d: Vec<f64> = (0..b * dout).map(|i| (i as f64 * 0.71).sin()).collect();
         let mut back = vec![0.0; b * din];
-        affine_t(b, din, dout, &w, &d, &mut back);
+        affine_t::<f64, false>(b, din, dout, &w, &d, &mut back);
         for i in 0..b {
             for k in 0..din {
                 let mut e = 0.0;
@@ -346,7 +363,7 @@ mod tests {
             }
         }
         let (mut dw, mut db) = (vec![0.0; din * dout], vec![0.0; dout]);
-        affine_grads(b, din, dout, &x, &d, &mut dw, Some(&mut db));
+        affine_grads::<f64, false>(b, din, dout, &x, &d, &mut dw, Some(&mut db));
         for j in 0..dout {
             let s: f64 = (0..b).map(|i| d[i + j * b]).sum();
             assert!((db[j] - s).abs() < 1e-14);
