@@ -6,14 +6,22 @@ Prints markdown tables on stdout (one thread, float64, CPU):
     at rtol = atol = 1e-3, 1e-6, 1e-9, with time per solve (median), NFE and error against a
     scipy DOP853 reference at 1e-13;
   * spiral: the spiral training task of issue 6 (torchdiffeq ode_demo settings), ms per
-    iteration and the full-trajectory loss, for each gradient method.
+    iteration and the full-trajectory loss, for each gradient method;
+  * adjoint: the issue-4 configuration of `benches/benches/adjoint.rs` (one gradient of
+    sum(z(T)) through fixed-step RK4, dt = 0.01, of an MLP 32 -> 256 tanh -> 32 on a batch of
+    128) at 100, 400 and (not with --quick) 1600 steps: seconds per gradient (median), JAX
+    compile time and the extra peak memory, each configuration in a fresh process, for
+    torchdiffeq (backprop through the solver, odeint_adjoint) and diffrax
+    (RecursiveCheckpointAdjoint, BacksolveAdjoint).
 
 Install: python3 -m venv .venv && .venv/bin/pip install torch torchdiffeq jax diffrax
-Usage:   .venv/bin/python benches/python/peers.py [--quick] [--only solvers|spiral]
+Usage:   .venv/bin/python benches/python/peers.py [--quick] [--only solvers|spiral|adjoint]
 """
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -224,15 +232,159 @@ def spiral(quick):
     print()
 
 
+ADJ_BATCH, ADJ_DIM, ADJ_HIDDEN, ADJ_DT = 128, 32, 256, 0.01
+# Timed (warm) gradients per configuration, by number of steps.
+ADJ_REPS = {100: 5, 400: 3, 1600: 2}
+ADJ_REPS_QUICK = {100: 3, 400: 2}
+# (peer, method key for --adjoint-case, label).
+ADJ_METHODS = [("torchdiffeq", "backprop", "backprop through solver"), ("torchdiffeq", "adjoint", "odeint_adjoint"),
+               ("diffrax", "checkpoint", "RecursiveCheckpointAdjoint"), ("diffrax", "backsolve", "BacksolveAdjoint")]
+
+
+def adjoint_init():
+    """θ = [W1, b1, W2, b2] and z0 with the patterns of `benches/benches/adjoint.rs` (column-major)."""
+    d, h = ADJ_DIM, ADJ_HIDDEN
+    n = 2 * d * h + h + d
+    theta = ((np.arange(n) * 0.618) % 1.0 - 0.5) * 2.0 / np.sqrt(h)
+    o = d * h + h
+    params = (theta[:d * h].reshape(d, h, order="F"), theta[d * h:o].reshape(1, h),
+              theta[o:o + h * d].reshape(h, d, order="F"), theta[o + h * d:].reshape(1, d))
+    z0 = ((np.arange(ADJ_BATCH * d) * 0.377) % 1.0 - 0.5).reshape(ADJ_BATCH, d, order="F")
+    return params, z0
+
+
+def torch_gradient(method, steps):
+    """Returns (peer label, function computing d sum(z(T)) / d(z0, θ), compile time or None)."""
+    import torch
+    import torchdiffeq
+    torch.set_num_threads(1)
+    params, z0 = adjoint_init()
+
+    class Mlp(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w1, self.b1, self.w2, self.b2 = (torch.nn.Parameter(torch.tensor(p)) for p in params)
+
+        def forward(self, t, z):
+            return torch.tanh(z @ self.w1 + self.b1) @ self.w2 + self.b2
+
+    func = Mlp()
+    z = torch.tensor(z0, requires_grad=True)
+    # torchdiffeq's "rk4" is the 3/8-rule variant of RK4 (also four evaluations per step).
+    rk4 = dict(method="rk4", options=dict(step_size=ADJ_DT))
+
+    def grad(t1=steps * ADJ_DT):
+        ts = torch.tensor([0.0, t1], dtype=torch.float64)
+        if method == "adjoint":
+            out = torchdiffeq.odeint_adjoint(func, z, ts, adjoint_method="rk4", adjoint_options=dict(step_size=ADJ_DT),
+                                             **rk4)
+        else:
+            out = torchdiffeq.odeint(func, z, ts, **rk4)
+        return torch.autograd.grad(out[-1].sum(), (z, *func.parameters()))
+
+    grad(ADJ_DT)  # one step, to load the kernels and the autograd engine before the memory baseline
+    return f"torchdiffeq {torchdiffeq.__version__}", grad, None
+
+
+def jax_gradient(method, steps):
+    """Like `torch_gradient`; the whole value_and_grad is jitted and compiled ahead of time."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import diffrax
+    params, z0 = adjoint_init()
+    params, z0 = tuple(jnp.asarray(p) for p in params), jnp.asarray(z0)
+
+    class RK4(diffrax.AbstractERK):
+        """Classical RK4 (diffrax has none); no error estimate, so constant steps only."""
+        tableau = diffrax.ButcherTableau(c=np.array([0.5, 0.5, 1.0]), b_sol=np.array([1, 2, 2, 1]) / 6.0,
+                                         b_error=np.zeros(4), a_lower=(np.array([0.5]), np.array([0.0, 0.5]),
+                                                                       np.array([0.0, 0.0, 1.0])))
+        interpolation_cls = diffrax.ThirdOrderHermitePolynomialInterpolation.from_k
+
+        def order(self, terms):
+            return 4
+
+    adj = diffrax.BacksolveAdjoint(solver=RK4()) if method == "backsolve" else diffrax.RecursiveCheckpointAdjoint()
+
+    def mlp(t, z, p):
+        w1, b1, w2, b2 = p
+        return jnp.tanh(z @ w1 + b1) @ w2 + b2
+
+    def loss(p, y0):
+        sol = diffrax.diffeqsolve(diffrax.ODETerm(mlp), RK4(), 0.0, steps * ADJ_DT, ADJ_DT, y0, args=p,
+                                  saveat=diffrax.SaveAt(t1=True), stepsize_controller=diffrax.ConstantStepSize(),
+                                  max_steps=steps, adjoint=adj)
+        return jnp.sum(sol.ys[-1])
+
+    start = time.perf_counter()
+    compiled = jax.jit(jax.value_and_grad(loss, argnums=(0, 1))).lower(params, z0).compile()
+    compile_s = time.perf_counter() - start
+    return f"diffrax {diffrax.__version__} (jit)", lambda: jax.block_until_ready(compiled(params, z0)), compile_s
+
+
+def vm_mib(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024.0
+
+
+def adjoint_case(peer, method, steps, reps):
+    """Child process: one configuration, printed as one JSON line."""
+    try:
+        label, grad, compile_s = (torch_gradient if peer == "torchdiffeq" else jax_gradient)(method, steps)
+        # Reset the peak RSS (VmHWM) to the current RSS: the peak after the first gradient is its own.
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        base = vm_mib("VmHWM")
+        grad()
+        mib = vm_mib("VmHWM") - base
+        print(json.dumps(dict(peer=label, seconds=median_time(grad, reps), compile=compile_s, mib=mib)))
+    except Exception as e:  # noqa: BLE001
+        print(json.dumps(dict(error=f"{type(e).__name__}: {e}")))
+
+
+def adjoint(quick):
+    reps = ADJ_REPS_QUICK if quick else ADJ_REPS
+    print(f"Issue-4 gradient (MLP {ADJ_DIM}→{ADJ_HIDDEN} tanh→{ADJ_DIM}, batch {ADJ_BATCH}, f64, one thread; "
+          f"fixed-step RK4 dt = {ADJ_DT} on [0, steps·dt]; d sum(z(T)) / d(z0, θ)). Each row runs in a fresh process: "
+          "setup (torchdiffeq: a one-step gradient; diffrax: trace + XLA compile of the jitted value_and_grad, "
+          "the compile column), one gradient that gives the memory, then the timed warm gradients "
+          f"({', '.join(f'{r} at {n}' for n, r in reps.items())} steps):")
+    print()
+    print("| peer | gradient | steps | seconds per gradient (median) | compile (s) | "
+          "extra peak memory (MiB): peak RSS during the first gradient − RSS after setup |")
+    print("|---|---|---|---|---|---|")
+    for peer, method, label in ADJ_METHODS:
+        for steps, n in reps.items():
+            cmd = [sys.executable, os.path.abspath(__file__), "--adjoint-case", peer, method, str(steps), str(n)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            lines = proc.stdout.strip().splitlines()
+            r = json.loads(lines[-1]) if proc.returncode == 0 and lines else \
+                dict(error=f"exit {proc.returncode}: {(proc.stderr.strip().splitlines() or [''])[-1]}")
+            if "error" in r:
+                print(f"| {peer} | {label} | skipped | | | {r['error'].splitlines()[0].replace('|', '/')} |")
+                break
+            compile_s = "—" if r["compile"] is None else f"{r['compile']:.1f}"
+            print(f"| {r['peer']} | {label} | {steps} | {r['seconds']:.3f} | {compile_s} | {r['mib']:.1f} |")
+    print()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--only", choices=["solvers", "spiral"])
+    p.add_argument("--only", choices=["solvers", "spiral", "adjoint"])
+    p.add_argument("--adjoint-case", nargs=4, metavar=("PEER", "METHOD", "STEPS", "REPS"), help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.adjoint_case:
+        peer, method, steps, reps = a.adjoint_case
+        adjoint_case(peer, method, int(steps), int(reps))
+        return 0
     if a.only in (None, "solvers"):
         solvers(a.quick)
     if a.only in (None, "spiral"):
         spiral(a.quick)
+    if a.only in (None, "adjoint"):
+        adjoint(a.quick)
     return 0
 
 
