@@ -6,7 +6,9 @@ Prints markdown tables on stdout (one thread, float64, CPU):
     at rtol = atol = 1e-3, 1e-6, 1e-9, with time per solve (median), NFE and error against a
     scipy DOP853 reference at 1e-13;
   * spiral: the spiral training task of issue 6 (torchdiffeq ode_demo settings), ms per
-    iteration and the full-trajectory loss, for each gradient method;
+    iteration and the full-trajectory loss, for each gradient method: torchdiffeq (backprop
+    through the solver, odeint_adjoint) and diffrax with optax (RecursiveCheckpointAdjoint,
+    BacksolveAdjoint; jitted training step, its compile time shown apart);
   * adjoint: the issue-4 configuration of `benches/benches/adjoint.rs` (one gradient of
     sum(z(T)) through fixed-step RK4, dt = 0.01, of an MLP 32 -> 256 tanh -> 32 on a batch of
     128) at 100, 400 and (not with --quick) 1600 steps: seconds per gradient (median), JAX
@@ -14,7 +16,7 @@ Prints markdown tables on stdout (one thread, float64, CPU):
     torchdiffeq (backprop through the solver, odeint_adjoint) and diffrax
     (RecursiveCheckpointAdjoint, BacksolveAdjoint).
 
-Install: python3 -m venv .venv && .venv/bin/pip install torch torchdiffeq jax diffrax
+Install: python3 -m venv .venv && .venv/bin/pip install torch torchdiffeq jax diffrax optax
 Usage:   .venv/bin/python benches/python/peers.py [--quick] [--only solvers|spiral|adjoint]
 """
 import argparse
@@ -176,7 +178,9 @@ def solvers(quick):
 
 def spiral(quick):
     iters = 200 if quick else 2000
-    print(f"Spiral task ({iters} iterations; batch 20 windows of 10 times; Dopri5 rtol 1e-7 atol 1e-9; RMSprop 1e-3):")
+    print(f"Spiral task ({iters} iterations; batch 20 windows of 10 times; Dopri5 rtol 1e-7 atol 1e-9; RMSprop 1e-3; "
+          "diffrax: the training step (value_and_grad + optax update) jitted once, its trace + XLA compile (and the "
+          "full-trajectory solve's) excluded from ms per iteration, included in the whole run):")
     print()
     print("| peer | gradient | ms per iteration | whole run (s) | full-trajectory loss (mean of evaluations from 80% of the run) |")
     print("|---|---|---|---|---|")
@@ -229,6 +233,82 @@ def spiral(quick):
             print(f"| torchdiffeq 0.2.5 | {label} | {1e3 * total / iters:.2f} | {total:.1f} | {statistics.mean(tail):.4f} |")
     except Exception as e:  # noqa: BLE001
         print(f"| torchdiffeq | skipped | | | {type(e).__name__}: {e} |")
+    notes = []
+    try:
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+        import diffrax
+        import optax
+        true_a = jnp.array([[-0.1, 2.0], [-2.0, -0.1]])
+        t = jnp.linspace(0.0, 25.0, 1000)
+        true_y0 = jnp.array([2.0, 0.0])
+        # torchdiffeq's defaults (rtol 1e-7, atol 1e-9, dopri5, I-controller with safety 0.9 and factors 0.2..10,
+        # RMS error norm over the whole state) are diffrax's PIDController defaults at the same tolerances.
+        ctrl = diffrax.PIDController(rtol=1e-7, atol=1e-9)
+        true_y = diffrax.diffeqsolve(diffrax.ODETerm(lambda tt, y, args: (y ** 3) @ true_a), diffrax.Dopri5(), 0.0, 25.0,
+                                     None, true_y0, saveat=diffrax.SaveAt(ts=t), stepsize_controller=ctrl,
+                                     max_steps=100_000).ys
+        term = diffrax.ODETerm(lambda tt, y, p: jnp.tanh((y ** 3) @ p[0] + p[1]) @ p[2] + p[3])
+        bt = t[:10]
+        offsets = jnp.arange(10)[:, None]
+        # torch.optim.RMSprop divides by sqrt(v) + eps; optax.rmsprop by default by sqrt(v + eps) (eps_in_sqrt=True),
+        # a floor of 1e-4 on the denominator instead of 1e-8. eps_in_sqrt=False gives PyTorch's update exactly
+        # (v starts at 0 in both, no momentum, not centered).
+        opt = optax.rmsprop(1e-3, decay=0.99, eps=1e-8, eps_in_sqrt=False)
+
+        def full_loss(p):
+            sol = diffrax.diffeqsolve(term, diffrax.Dopri5(), 0.0, 25.0, None, true_y0, args=p,
+                                      saveat=diffrax.SaveAt(ts=t), stepsize_controller=ctrl, max_steps=100_000)
+            return jnp.mean(jnp.abs(sol.ys - true_y))
+
+        for label, adj in [("RecursiveCheckpointAdjoint", diffrax.RecursiveCheckpointAdjoint()),
+                           ("BacksolveAdjoint", diffrax.BacksolveAdjoint(solver=diffrax.Dopri5(), stepsize_controller=ctrl))]:
+            try:
+                np.random.seed(0)  # the same windows as the torchdiffeq runs
+                rng = np.random.default_rng(0)  # the same distribution as the torch init, not the same numbers
+                params = tuple(jnp.asarray(a) for a in (rng.normal(0.0, 0.1, (2, 50)), np.zeros(50),
+                                                        rng.normal(0.0, 0.1, (50, 2)), np.zeros(2)))
+                opt_state = opt.init(params)
+
+                def loss(p, s, adj=adj):
+                    sol = diffrax.diffeqsolve(term, diffrax.Dopri5(), bt[0], bt[-1], None, true_y[s], args=p,
+                                              saveat=diffrax.SaveAt(ts=bt), stepsize_controller=ctrl, adjoint=adj)
+                    return jnp.mean(jnp.abs(sol.ys - true_y[s[None, :] + offsets])), sol.stats["num_steps"]
+
+                def train_step(p, o, s, loss=loss):
+                    (value, steps), g = jax.value_and_grad(loss, has_aux=True)(p, s)
+                    updates, o = opt.update(g, o, p)
+                    return optax.apply_updates(p, updates), o, value, steps
+
+                start = time.perf_counter()
+                step = jax.jit(train_step).lower(params, opt_state, jnp.zeros(20, dtype=jnp.int64)).compile()
+                full = jax.jit(full_loss).lower(params).compile()
+                compile_s = time.perf_counter() - start
+                losses, steps = [], []
+                start = time.perf_counter()
+                for it in range(1, iters + 1):
+                    s = jnp.asarray(np.random.choice(np.arange(1000 - 10, dtype=np.int64), 20, replace=False))
+                    params, opt_state, _, n = step(params, opt_state, s)
+                    steps.append(n)
+                    if it % 100 == 0:
+                        losses.append(float(full(params)))
+                jax.block_until_ready(params)
+                total = time.perf_counter() - start
+                tail = losses[int(0.8 * len(losses)):] or losses
+                print(f"| diffrax {diffrax.__version__} (jit) | {label} | {1e3 * total / iters:.2f} | "
+                      f"{compile_s + total:.1f} (compile {compile_s:.1f} s) | {statistics.mean(tail):.4f} |")
+                # As in `solvers`: 6 evaluations per step attempt (FSAL), plus 2 for the initial step.
+                notes.append(f"{label} {6 * statistics.mean(int(n) for n in steps) + 2:.1f}")
+            except Exception as e:  # noqa: BLE001
+                msg = (str(e).splitlines() or [""])[0].replace("|", "/")
+                print(f"| diffrax | {label} | skipped | | {type(e).__name__}: {msg} |")
+    except Exception as e:  # noqa: BLE001
+        msg = (str(e).splitlines() or [""])[0].replace("|", "/")
+        print(f"| diffrax | skipped | | | {type(e).__name__}: {msg} |")
+    if notes:
+        print()
+        print(f"diffrax forward NFE per training iteration (mean, 6 · step attempts + 2): {'; '.join(notes)}.")
     print()
 
 
