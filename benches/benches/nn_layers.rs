@@ -53,7 +53,8 @@ fn dyn_vjp(c: &mut Criterion) {
         let n = batch * d;
         // Two states, used in turn: `MlpDynamics` answers a call at the state of its last
         // forward pass from memory, and the bench measures whole passes.
-        let zs: [Vec<f64>; 2] = [0.37, 0.41].map(|w| (0..n).map(|i| (i as f64 * w).sin()).collect());
+        let zs: [Vec<f64>; 2] =
+            [0.37, 0.41].map(|w| (0..n).map(|i| (i as f64 * w).sin()).collect());
         let z = &zs[0];
         let a: Vec<f64> = (0..n).map(|i| (i as f64 * 0.11).cos()).collect();
         let hand = MlpDynamics::new(mlp.clone(), layout.clone(), batch).unwrap();
