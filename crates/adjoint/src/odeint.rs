@@ -173,12 +173,17 @@ impl<T: Real, D: ?Sized, M, B> std::fmt::Debug for Trajectory<'_, T, D, M, B> {
 /// `method`, keeping what `grad` needs to differentiate the result.
 ///
 /// `ts` must hold at least two finite, strictly monotone times (increasing or decreasing).
-/// The forward pass solves interval by interval, `[t_{i-1}, t_i]`, each solve continuing the
-/// previous one ([`WarmStart::Continue`]: its step-size proposal, controller memory and last
-/// derivative carry over, so observation times cost no restart). Each `z(t_i)` is a step end,
-/// not an interpolated value, and the forward values do not depend on `grad`. From `opts` the
-/// tolerances, fixed step, step limits and controller are used; `save_at`, `dense`, `tstops`
-/// and `warm_start` are replaced.
+/// The forward pass depends on `grad`:
+/// - `Adjoint` with adaptive steps: one solve over the whole span, the inner `z(t_i)` read from
+///   the method's dense output (no step is forced to end on an observation time, as in
+///   torchdiffeq and diffrax; on the spiral task this halves the forward evaluations).
+/// - `Direct` and `Checkpointed` (whose gradient is that of the computed steps), and any fixed
+///   step: interval by interval, `[t_{i-1}, t_i]`, each solve continuing the previous one
+///   ([`WarmStart::Continue`]: its step-size proposal, controller memory and last derivative
+///   carry over, so observation times cost no restart), so each `z(t_i)` is a step end.
+///
+/// From `opts` the tolerances, fixed step, step limits and controller are used; `save_at`,
+/// `dense`, `tstops` and `warm_start` are replaced.
 ///
 /// The backward pass with the adjoint method uses `method` again; see [`odeint_with`] for a
 /// different backward method.
@@ -290,7 +295,28 @@ where
     };
 
     let record = match (grad, tableau) {
+        (GradMethod::Adjoint(_), _) | (_, None) if o.fixed_step.is_none() && nt > 2 => {
+            // One adaptive solve over the whole span: the states at the inner observation
+            // times come from the method's dense output, as in torchdiffeq and diffrax, so no
+            // step is forced to end on them. The adjoint needs only the states, not the steps.
+            o.save_at = SaveAt::Times(ts[1..nt - 1].to_vec());
+            let sol = integ.solve(&sys, ts[0], ts[nt - 1], z0, &o).map_err(|e| {
+                // Name the interval of observation times the failure happened in.
+                let t = error_time(&e.error, e.partial.t_final);
+                let dir = (ts[nt - 1] - ts[0]).signum();
+                let i = (1..nt - 1)
+                    .find(|&i| (ts[i] - t) * dir > 0.0)
+                    .unwrap_or(nt - 1);
+                fail(e, ts[i - 1], ts[i])
+            })?;
+            add_stats(&mut forward, &sol.stats);
+            zs.extend_from_slice(&sol.y);
+            zs.extend_from_slice(&sol.y_final);
+            Record::Observed
+        }
         (GradMethod::Adjoint(_), _) | (_, None) => {
+            // Fixed steps (or a single interval): each interval is its own solve, so that fixed
+            // steps end on every observation time.
             for i in 1..nt {
                 let sol = integ
                     .solve(&sys, ts[i - 1], ts[i], &zs[(i - 1) * n..i * n], &o)
