@@ -176,11 +176,13 @@ impl<T: Real, D: ?Sized, M, B> std::fmt::Debug for Trajectory<'_, T, D, M, B> {
 /// The forward pass depends on `grad`:
 /// - `Adjoint` with adaptive steps: one solve over the whole span, the inner `z(t_i)` read from
 ///   the method's dense output (no step is forced to end on an observation time, as in
-///   torchdiffeq and diffrax; on the spiral task this halves the forward evaluations).
+///   torchdiffeq and diffrax; on the spiral task this halves the forward evaluations). The
+///   step budget (`max_steps`) then applies to the whole span.
 /// - `Direct` and `Checkpointed` (whose gradient is that of the computed steps), and any fixed
 ///   step: interval by interval, `[t_{i-1}, t_i]`, each solve continuing the previous one
 ///   ([`WarmStart::Continue`]: its step-size proposal, controller memory and last derivative
-///   carry over, so observation times cost no restart), so each `z(t_i)` is a step end.
+///   carry over, so observation times cost no restart), so each `z(t_i)` is a step end; the
+///   step budget applies to each interval.
 ///
 /// From `opts` the tolerances, fixed step, step limits and controller are used; `save_at`,
 /// `dense`, `tstops` and `warm_start` are replaced.
