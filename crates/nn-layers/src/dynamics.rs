@@ -624,6 +624,24 @@ impl<T: Scalar> MlpDynamics<T> {
         }
     }
 
+    /// The slot of a forward pass at `z` with `θ`: a kept one if there is one (the same bits
+    /// as a new one), else a new one, computed.
+    fn pass(&self, s: &mut MlpScratch<T>, z: &[T], theta: &[T]) -> usize {
+        s.check_theta(theta);
+        let hash = key_hash(z);
+        match s.find(z, hash) {
+            Some(i) => {
+                s.stats.reused += 1;
+                i
+            }
+            None => {
+                let i = s.claim(z, hash);
+                self.forward(&mut s.slots[i], z, theta);
+                i
+            }
+        }
+    }
+
     fn forward(&self, s: &mut Activations<T>, z: &[T], theta: &[T]) {
         #[cfg(target_arch = "x86_64")]
         if autodiff::math::fused() {
@@ -696,20 +714,7 @@ impl<T: Scalar + Real> Dynamics<T> for MlpDynamics<T> {
     fn eval(&self, _t: f64, z: &[T], theta: &[T], dz: &mut [T]) {
         let mut guard = self.scratch.borrow_mut();
         let s = &mut *guard;
-        s.check_theta(theta);
-        let hash = key_hash(z);
-        let i = match s.find(z, hash) {
-            // A kept pass at the same state and θ: the same bits as a new one.
-            Some(i) => {
-                s.stats.reused += 1;
-                i
-            }
-            None => {
-                let i = s.claim(z, hash);
-                self.forward(&mut s.slots[i], z, theta);
-                i
-            }
-        };
+        let i = self.pass(s, z, theta);
         dz.copy_from_slice(s.slots[i].h.last().expect("layers"));
     }
 
@@ -725,19 +730,7 @@ impl<T: Scalar + Real> Dynamics<T> for MlpDynamics<T> {
     ) -> T {
         let mut guard = self.scratch.borrow_mut();
         let s = &mut *guard;
-        s.check_theta(theta);
-        let hash = key_hash(z);
-        let i = match s.find(z, hash) {
-            Some(i) => {
-                s.stats.reused += 1;
-                i
-            }
-            None => {
-                let i = s.claim(z, hash);
-                self.forward(&mut s.slots[i], z, theta);
-                i
-            }
-        };
+        let i = self.pass(s, z, theta);
         // Parameters the network does not use (none, for a layout of this MLP alone) get 0.
         if !self.covers_theta {
             a_theta.fill(T::zero());
