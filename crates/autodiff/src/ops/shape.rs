@@ -142,9 +142,7 @@ impl<T: Scalar> Tape<T> {
             }),
         )
     }
-}
 
-impl<T: Scalar> Tape<T> {
     /// Elements `offset .. offset + rows·cols` of `a` in column-major order, as a `rows x cols`
     /// matrix: [`slice`](Tape::slice) and [`reshape`](Tape::reshape) in one node and one copy.
     /// This is how a weight matrix is taken out of a flat parameter vector.
