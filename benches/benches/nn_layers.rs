@@ -5,8 +5,8 @@
 //!   (`tape_per_tensor`) and with θ as one leaf sliced per tensor (`tape_flat`); `eval_*` are
 //!   the plain evaluations.
 //! * `nn_layers/linear/b128_784x256`: a Linear layer on the tape (forward with recording off;
-//!   forward + backward with all gradients) against one plain nalgebra gemm of the forward's
-//!   size (128x784 · 784x256).
+//!   forward + backward with all gradients) against one plain gemm of the forward's size
+//!   (128x784 · 784x256), through `autodiff::gemm`, the product the tape itself uses.
 //! * `nn_layers/conv2d/b128_c64_7x7_k3`: the ODE-Net's convolution (batch 128, 64 -> 64
 //!   channels, 7x7, 3x3, padding 1) on the tape (forward; forward + backward) against one plain
 //!   gemm of its forward's size ((128·49)x576 · 576x64).
@@ -147,7 +147,7 @@ fn linear(c: &mut Criterion) {
     let wm = DMatrix::from_column_slice(din, dout, &theta[..din * dout]);
     let mut out = DMatrix::<f64>::zeros(batch, dout);
     g.bench_function("plain_gemm", |b| {
-        b.iter(|| out.gemm(1.0, black_box(&xm), black_box(&wm), 0.0))
+        b.iter(|| autodiff::gemm(&mut out, black_box(&xm), false, black_box(&wm), false, 0.0))
     });
     g.finish();
 }
@@ -208,7 +208,7 @@ fn conv2d(c: &mut Criterion) {
     let wm = DMatrix::from_column_slice(k, ch, &theta[..k * ch]);
     let mut out = DMatrix::<f64>::zeros(rows, ch);
     g.bench_function("plain_gemm", |b| {
-        b.iter(|| out.gemm(1.0, black_box(&am), black_box(&wm), 0.0))
+        b.iter(|| autodiff::gemm(&mut out, black_box(&am), false, black_box(&wm), false, 0.0))
     });
     g.finish();
 }

@@ -48,9 +48,9 @@
 //! Values, gradients and per-operation scratch buffers live in pools indexed by position on the
 //! tape. After one evaluation and backward sweep of a function, evaluating the same function again
 //! (same sequence of operations and shapes) on the cleared tape allocates nothing in this crate.
-//! Matrix products go through nalgebra's `gemm`; for operands with every dimension above 5,
-//! nalgebra hands them to the `matrixmultiply` crate, which allocates one packing buffer per call
-//! — the only allocations left, and the same ones a hand-written nalgebra gradient makes.
+//! Matrix products go through [`gemm`]: operands with every dimension above 5 go to faer's
+//! matrix product, which keeps its packing buffers in a per-thread cache (allocated by the first
+//! product on a thread), so warm products allocate nothing either.
 //!
 //! # Example: a vector–Jacobian product per solver step
 //!
@@ -119,5 +119,6 @@ mod tape;
 pub use error::{AutodiffError, Result};
 pub use functional::{grad, jacobian, trace_exact, trace_hutchinson, vjp, Hutchinson, Probe};
 pub use ops::conv::Patches;
+pub use ops::linalg::gemm;
 pub use scalar::Scalar;
 pub use tape::{Tape, Var};

@@ -24,9 +24,89 @@ pub trait Scalar:
     fn cast(x: f64) -> Self;
     /// Converts this value to `f64` (exact for both `f32` and `f64`).
     fn as_f64(self) -> f64;
+
+    /// Column-major `c (m × n) = op(a) · op(b) + beta · c`, where `op(a)` is `aᵀ` when `ta`
+    /// (likewise `b`), the inner dimension is `k`, and `c` is not read when `beta` is zero.
+    ///
+    /// The implementations for `f32` and `f64` call faer's matrix product on one thread, which
+    /// keeps its packing buffers in a per-thread cache: once warm, a call allocates nothing.
+    /// Use [`crate::gemm`] rather than calling this directly.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_slices(
+        c: &mut [Self],
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        ta: bool,
+        b: &[Self],
+        tb: bool,
+        beta: Self,
+    );
+}
+
+/// `c = op(a) op(b) + beta c` through faer, for a scalar type faer multiplies natively.
+#[allow(clippy::too_many_arguments)]
+fn faer_gemm<T: faer::traits::RealField + Copy + PartialEq + std::ops::MulAssign>(
+    c: &mut [T],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    ta: bool,
+    b: &[T],
+    tb: bool,
+    beta: T,
+    zero: T,
+    one: T,
+) {
+    use faer::{Accum, MatMut, MatRef, Par};
+    if m == 0 || n == 0 {
+        return;
+    }
+    let accum = if beta == zero {
+        Accum::Replace
+    } else {
+        if beta != one {
+            c.iter_mut().for_each(|x| *x *= beta);
+        }
+        Accum::Add
+    };
+    if k == 0 {
+        if beta == zero {
+            c.fill(zero);
+        }
+        return;
+    }
+    let av = if ta {
+        MatRef::from_column_major_slice(a, k, m).transpose()
+    } else {
+        MatRef::from_column_major_slice(a, m, k)
+    };
+    let bv = if tb {
+        MatRef::from_column_major_slice(b, n, k).transpose()
+    } else {
+        MatRef::from_column_major_slice(b, k, n)
+    };
+    let cv = MatMut::from_column_major_slice_mut(c, m, n);
+    faer::linalg::matmul::matmul(cv, accum, av, bv, one, Par::Seq);
 }
 
 impl Scalar for f32 {
+    #[inline]
+    fn gemm_slices(
+        c: &mut [Self],
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        ta: bool,
+        b: &[Self],
+        tb: bool,
+        beta: Self,
+    ) {
+        faer_gemm(c, m, n, k, a, ta, b, tb, beta, 0.0, 1.0);
+    }
     #[inline]
     fn cast(x: f64) -> Self {
         x as f32
@@ -38,6 +118,20 @@ impl Scalar for f32 {
 }
 
 impl Scalar for f64 {
+    #[inline]
+    fn gemm_slices(
+        c: &mut [Self],
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        ta: bool,
+        b: &[Self],
+        tb: bool,
+        beta: Self,
+    ) {
+        faer_gemm(c, m, n, k, a, ta, b, tb, beta, 0.0, 1.0);
+    }
     #[inline]
     fn cast(x: f64) -> Self {
         x

@@ -1,35 +1,36 @@
-//! Matrix products (through nalgebra's gemm, transposes expressed as strided views so nothing is
-//! copied) and the transpose.
+//! Matrix products (through faer's gemm, transposes expressed as strides so nothing is copied)
+//! and the transpose.
 
-use std::any::TypeId;
-
-use nalgebra::{DMatrix, DMatrixView, Dyn};
+use nalgebra::DMatrix;
 
 use super::Op;
 use crate::error::{AutodiffError, Result};
 use crate::tape::{BackCtx, Tape, Var};
 use crate::Scalar;
 
-/// `m`, or its transpose when `t`, as a strided view without copying.
-#[inline]
-fn view<T: Scalar>(m: &DMatrix<T>, t: bool) -> DMatrixView<'_, T, Dyn, Dyn> {
-    let (r, c) = m.shape();
-    if t {
-        DMatrixView::from_slice_with_strides_generic(m.as_slice(), Dyn(c), Dyn(r), Dyn(r), Dyn(1))
-    } else {
-        DMatrixView::from_slice_with_strides_generic(m.as_slice(), Dyn(r), Dyn(c), Dyn(1), Dyn(r))
-    }
-}
-
-/// `dst = a' b' + beta dst`, where `a' = aᵀ` if `ta` (likewise `b'`). With `beta = 0` `dst` is not
-/// read.
+/// `dst = op(a) · op(b) + beta · dst`, where `op(a)` is `aᵀ` when `ta` (likewise `b`); with
+/// `beta = 0`, `dst` is not read. Transposes are strides, never copies.
 ///
-/// Products with every dimension above 5 go to nalgebra's gemm (which hands f32/f64 to the
-/// `matrixmultiply` crate, honouring the strides of the transposed views). Smaller products use
-/// the kernel below: nalgebra's own fallback for small sizes mishandles strided (transposed)
-/// operands, and a direct loop is as fast at these sizes.
+/// Products with every dimension above 5 go to faer's matrix product ([`Scalar::gemm_slices`]),
+/// which keeps its packing buffers in a per-thread cache, so a warm call allocates nothing.
+/// Smaller products (batch 1, a 2-wide state) use a direct loop, which is faster at those sizes
+/// than any packing scheme. The tape's products and their gradients all come through here; it is
+/// public so that hand-written code can multiply exactly as the tape does.
+///
+/// # Panics
+/// If the shapes do not agree: `dst` must be `m × n`, `op(a)` `m × k` and `op(b)` `k × n`.
+///
+/// # Example
+/// ```
+/// use nalgebra::DMatrix;
+/// let a = DMatrix::from_row_slice(2, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+/// let b = DMatrix::from_row_slice(2, 1, &[1.0, -1.0]);
+/// let mut c = DMatrix::from_element(3, 1, 10.0);
+/// autodiff::gemm(&mut c, &a, true, &b, false, 1.0); // c = aᵀ b + c
+/// assert_eq!(c.as_slice(), &[7.0, 7.0, 7.0]);
+/// ```
 #[inline]
-fn gemm<T: Scalar>(
+pub fn gemm<T: Scalar>(
     dst: &mut DMatrix<T>,
     a: &DMatrix<T>,
     ta: bool,
@@ -38,11 +39,32 @@ fn gemm<T: Scalar>(
     beta: T,
 ) {
     let (m, n) = dst.shape();
-    let k = if ta { a.nrows() } else { a.ncols() };
-    let is_native =
-        TypeId::of::<T>() == TypeId::of::<f64>() || TypeId::of::<T>() == TypeId::of::<f32>();
-    if m > 5 && n > 5 && k > 5 && is_native {
-        dst.gemm(T::one(), &view(a, ta), &view(b, tb), beta);
+    let (am, k) = if ta {
+        (a.ncols(), a.nrows())
+    } else {
+        (a.nrows(), a.ncols())
+    };
+    let (bk, bn) = if tb {
+        (b.ncols(), b.nrows())
+    } else {
+        (b.nrows(), b.ncols())
+    };
+    assert!(
+        am == m && bk == k && bn == n,
+        "gemm: op(a) is {am}x{k}, op(b) is {bk}x{bn}, dst is {m}x{n}"
+    );
+    if m > 5 && n > 5 && k > 5 {
+        T::gemm_slices(
+            dst.as_mut_slice(),
+            m,
+            n,
+            k,
+            a.as_slice(),
+            ta,
+            b.as_slice(),
+            tb,
+            beta,
+        );
     } else {
         small_gemm(
             dst.as_mut_slice(),
@@ -93,6 +115,24 @@ fn small_gemm<T: Scalar>(
     let (ars, acs) = if ta { (k, 1) } else { (1, m) };
     let (brs, bcs) = if tb { (n, 1) } else { (1, k) };
     if m == 0 || n == 0 {
+        return;
+    }
+    if m == 1 && bcs == 1 && n > 1 {
+        // One output row and rows of op(b) contiguous (a row vector times a transposed matrix,
+        // as in the input gradient g·Wᵀ at batch 1): c[0, :] += op(a)(0, p) · op(b)(p, :), so the
+        // inner loop runs over contiguous memory instead of striding by n.
+        if beta == T::zero() {
+            c.fill(T::zero());
+        } else if beta != T::one() {
+            c.iter_mut().for_each(|x| *x *= beta);
+        }
+        for p in 0..k {
+            let av = a[p * acs];
+            let brow = &b[p * brs..p * brs + n];
+            for (x, &bv) in c.iter_mut().zip(brow) {
+                *x += av * bv;
+            }
+        }
         return;
     }
     for (j, cc) in c.chunks_exact_mut(m).enumerate() {
@@ -292,10 +332,15 @@ mod tests {
         for (m, k, n) in [
             (1, 1, 1),
             (1, 7, 3),
+            (1, 64, 9),
+            (1, 1, 9),
             (3, 2, 1),
             (6, 6, 6),
             (7, 9, 8),
             (2, 8, 9),
+            (6, 0, 7),
+            (33, 17, 70),
+            (128, 40, 9),
         ] {
             for ta in [false, true] {
                 for tb in [false, true] {
@@ -315,8 +360,24 @@ mod tests {
                     gemm(&mut c, &a, ta, &b, tb, 2.0);
                     let expected = oa * ob + DMatrix::from_element(m, n, 2.0);
                     assert!(
-                        (c - expected).amax() < 1e-12,
+                        (c - &expected).amax() < 1e-9,
                         "m {m} k {k} n {n} ta {ta} tb {tb}"
+                    );
+                    // beta = 0 must not read the destination, even when it holds NaN.
+                    let mut c = DMatrix::from_element(m, n, f64::NAN);
+                    gemm(&mut c, &a, ta, &b, tb, 0.0);
+                    let expected = expected - DMatrix::from_element(m, n, 2.0);
+                    assert!(
+                        (c - &expected).amax() < 1e-9,
+                        "beta 0: m {m} k {k} n {n} ta {ta} tb {tb}"
+                    );
+                    let (a32, b32) = (a.map(|x| x as f32), b.map(|x| x as f32));
+                    let mut c32 = DMatrix::from_element(m, n, 0.5f32);
+                    gemm(&mut c32, &a32, ta, &b32, tb, 1.0);
+                    let e32 = expected.map(|x| x as f32 + 0.5);
+                    assert!(
+                        (c32 - &e32).amax() <= 1e-3 * (1.0 + e32.amax()),
+                        "f32: m {m} k {k} n {n} ta {ta} tb {tb}"
                     );
                 }
             }
