@@ -26,7 +26,7 @@ use crate::Dynamics;
 /// [`Dynamics::eval`] runs the closure with recording off (a plain evaluation, no graph);
 /// [`Dynamics::vjp`] records it, sweeps backward once with cotangent `a`, and reads the three
 /// gradients. The tape is kept in a `RefCell` and reused, so a warm tape allocates nothing
-/// per call apart from nalgebra's matrix-product packing buffers. One adapter per thread
+/// per call. One adapter per thread
 /// (`TapeDynamics` is `Send` but not `Sync`).
 ///
 /// A closure that fails (an autodiff shape error, a wrong output shape) makes the adapter

@@ -319,7 +319,7 @@ proptest! {
 
 #[test]
 fn large_matmul_with_transposes() {
-    // Every dimension above 5: the product goes through nalgebra's gemm (matrixmultiply).
+    // Every dimension above 5: the product goes through faer's gemm.
     let (m, k, n) = (7, 9, 8);
     for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
         let sa = if ta { (k, m) } else { (m, k) };
