@@ -59,18 +59,16 @@ const DIM: usize = 32;
 const HIDDEN: usize = 256;
 const P: usize = 2 * DIM * HIDDEN + HIDDEN + DIM;
 
-/// `f(z) = tanh(z W1 + b1) W2 + b2`; θ = [W1, b1, W2, b2].
+/// `f(z) = tanh(z W1 + b1) W2 + b2`; θ = [W1, b1, W2, b2]; each layer one `affine` node.
 fn mlp(tape: &mut Tape<f64>, z: Var, _t: Var, th: Var) -> autodiff::Result<Var> {
     let w1 = tape.flat_slice(th, 0, DIM, HIDDEN)?;
     let b1 = tape.slice_cols(th, DIM * HIDDEN, HIDDEN)?;
     let o = DIM * HIDDEN + HIDDEN;
     let w2 = tape.flat_slice(th, o, HIDDEN, DIM)?;
     let b2 = tape.slice_cols(th, o + HIDDEN * DIM, DIM)?;
-    let h = tape.matmul(z, w1)?;
-    let h = tape.add(h, b1)?;
+    let h = tape.affine(z, w1, b1)?;
     let h = tape.tanh(h);
-    let y = tape.matmul(h, w2)?;
-    tape.add(y, b2)
+    tape.affine(h, w2, b2)
 }
 
 /// FLOPs of the matrix products: an evaluation has two products of 2·B·D·H; a VJP adds two

@@ -58,11 +58,9 @@ fn mlp(
         let o = dim * hidden + hidden;
         let w2 = tape.flat_slice(th, o, hidden, dim)?;
         let b2 = tape.slice_cols(th, o + hidden * dim, dim)?;
-        let h = tape.matmul(z, w1)?;
-        let h = tape.add(h, b1)?;
+        let h = tape.affine(z, w1, b1)?;
         let h = tape.tanh(h);
-        let y = tape.matmul(h, w2)?;
-        tape.add(y, b2)
+        tape.affine(h, w2, b2)
     }
 }
 

@@ -140,6 +140,12 @@ struct Replay<T> {
     c: Vec<f64>,
     /// Whether stage `i` influences `y1` (directly or through later stages).
     needed: Vec<bool>,
+    /// Whether `k_i` enters the input of a later needed stage. A needed stage that feeds none
+    /// (the last one, at least) is not evaluated when backpropagating: its vector–Jacobian
+    /// product returns `k_i` as well.
+    feeds: Vec<bool>,
+    /// `ȳ1` of the step being backpropagated.
+    ybar1: Vec<T>,
     k: Vec<T>,
     ys: Vec<T>,
     kbar: Vec<T>,
@@ -167,9 +173,14 @@ impl<T: Real> Replay<T> {
         for i in (0..s).rev() {
             needed[i] = tab.b[i] != 0.0 || (i + 1..s).any(|j| needed[j] && a[j * s + i] != 0.0);
         }
+        let feeds = (0..s)
+            .map(|i| (i + 1..s).any(|j| needed[j] && a[j * s + i] != 0.0))
+            .collect();
         Replay {
             s,
             n,
+            feeds,
+            ybar1: vec![T::zero(); n],
             a,
             b: tab.b.to_vec(),
             c: tab.c.to_vec(),
@@ -185,8 +196,18 @@ impl<T: Real> Replay<T> {
         }
     }
 
-    /// Computes the stage inputs `Y_i` and stages `k_i` of the step `(t, h, y0)`.
-    fn stages<D: Dynamics<T> + ?Sized>(&mut self, dy: &D, theta: &[T], t: f64, h: f64, y0: &[T]) {
+    /// Computes the stage inputs `Y_i` and stages `k_i` of the step `(t, h, y0)`; with
+    /// `all == false`, the stages that feed no later stage are not evaluated (their `k_i` is
+    /// left for the vector–Jacobian product to return).
+    fn stages<D: Dynamics<T> + ?Sized>(
+        &mut self,
+        dy: &D,
+        theta: &[T],
+        t: f64,
+        h: f64,
+        y0: &[T],
+        all: bool,
+    ) {
         let (s, n) = (self.s, self.n);
         let ht = T::from_f64(h);
         for i in 0..s {
@@ -205,8 +226,10 @@ impl<T: Real> Replay<T> {
                     *o += cj * kv;
                 }
             }
-            dy.eval(t + self.c[i] * h, yi, theta, &mut krest[..n]);
-            self.nfe += 1;
+            if all || self.feeds[i] {
+                dy.eval(t + self.c[i] * h, yi, theta, &mut krest[..n]);
+                self.nfe += 1;
+            }
         }
     }
 
@@ -220,7 +243,7 @@ impl<T: Real> Replay<T> {
         y0: &[T],
         y1: &mut [T],
     ) {
-        self.stages(dy, theta, t, h, y0);
+        self.stages(dy, theta, t, h, y0, true);
         let n = self.n;
         let ht = T::from_f64(h);
         y1.copy_from_slice(y0);
@@ -248,11 +271,12 @@ impl<T: Real> Replay<T> {
         ybar: &mut [T],
         dtheta: &mut [T],
     ) -> (f64, f64) {
-        self.stages(dy, theta, t, h, y0);
+        self.stages(dy, theta, t, h, y0, false);
         let (s, n) = (self.s, self.n);
         let ht = T::from_f64(h);
         let mut hbar = 0.0;
         let mut tbar = 0.0;
+        self.ybar1.copy_from_slice(ybar);
         for i in 0..s {
             let kb = &mut self.kbar[i * n..(i + 1) * n];
             if self.b[i] == 0.0 {
@@ -263,7 +287,9 @@ impl<T: Real> Replay<T> {
             for (o, &yb) in kb.iter_mut().zip(ybar.iter()) {
                 *o = ci * yb;
             }
-            hbar += self.b[i] * dot(&self.k[i * n..(i + 1) * n], ybar);
+            if self.feeds[i] {
+                hbar += self.b[i] * dot(&self.k[i * n..(i + 1) * n], ybar);
+            }
         }
         for i in (0..s).rev() {
             if !self.needed[i] {
@@ -279,6 +305,11 @@ impl<T: Real> Replay<T> {
                 &mut self.thbar,
             );
             self.vjps += 1;
+            if !self.feeds[i] {
+                // Not evaluated by `stages`: the product returned k_i.
+                self.k[i * n..(i + 1) * n].copy_from_slice(&self.f);
+                hbar += self.b[i] * dot(&self.k[i * n..(i + 1) * n], &self.ybar1);
+            }
             let at = at.as_f64();
             tbar += at;
             hbar += self.c[i] * at;

@@ -60,12 +60,14 @@ pub mod batch;
 mod direct;
 mod dynamics;
 mod error;
+pub mod memo;
 mod odeint;
 mod stats;
 mod tape_dynamics;
 
 pub use dynamics::{Dynamics, Linear};
 pub use error::{AdjointError, Pass, Result};
+pub use memo::PassCounts;
 pub use odeint::{odeint, odeint_with, AdjointOptions, GradMethod, Gradients, Trajectory};
 pub use stats::{GradStats, PassStats};
 pub use tape_dynamics::TapeDynamics;

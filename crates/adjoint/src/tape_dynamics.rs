@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use autodiff::{AutodiffError, Scalar, Tape, Var};
 use ode_solvers::Real;
 
+use crate::memo::{same_bits, state_hash, PassCounts};
 use crate::Dynamics;
 
 /// Dynamics written as a function recorded on an [`autodiff::Tape`]; the vector–Jacobian
@@ -28,6 +29,13 @@ use crate::Dynamics;
 /// gradients. The tape is kept in a `RefCell` and reused, so a warm tape allocates nothing
 /// per call. One adapter per thread
 /// (`TapeDynamics` is `Send` but not `Sync`).
+///
+/// **Kept passes.** [`TapeDynamics::with_memory`] keeps the recorded tapes of the last few
+/// calls, found by a hash of `(t, z)` and checked bit for bit (and forgotten when `θ`
+/// changes): a vector–Jacobian product at a kept point only sweeps backward. `Direct` and
+/// `Checkpointed` gradients evaluate a step's stages and then take the products at the same
+/// stage inputs, so with as many passes kept as the method has stages their products skip the
+/// forward half. By default nothing is kept and [`Dynamics::eval`] runs with recording off.
 ///
 /// A closure that fails (an autodiff shape error, a wrong output shape) makes the adapter
 /// write NaN and remember the message; the gradient methods then report
@@ -56,7 +64,73 @@ pub struct TapeDynamics<T: Scalar, F> {
     num_params: usize,
     f: F,
     tape: RefCell<Tape<T>>,
+    memory: RefCell<Memory<T>>,
     error: RefCell<Option<String>>,
+}
+
+/// One kept pass: a recorded tape and where it was recorded.
+struct KeptPass<T: Scalar> {
+    tape: Tape<T>,
+    /// The leaves `z`, `t`, `θ` and the output.
+    handles: Option<[Var; 4]>,
+    z: Vec<T>,
+    t: u64,
+    hash: u64,
+}
+
+/// The ring of kept passes.
+struct Memory<T: Scalar> {
+    slots: Vec<KeptPass<T>>,
+    /// Most passes kept (0: none; evaluations run with recording off).
+    cap: usize,
+    /// The slot the next recorded pass writes.
+    next: usize,
+    /// `θ` of the kept passes.
+    theta: Vec<T>,
+    counts: PassCounts,
+}
+
+impl<T: Scalar + Real> Memory<T> {
+    /// Forgets every kept pass if `θ` changed.
+    fn check_theta(&mut self, theta: &[T]) {
+        if !same_bits(&self.theta, theta) {
+            self.theta.clear();
+            self.theta.extend_from_slice(theta);
+            for s in &mut self.slots {
+                s.handles = None;
+            }
+        }
+    }
+
+    /// The slot of a kept pass at exactly `(t, z)`.
+    fn find(&self, t: f64, z: &[T], hash: u64) -> Option<usize> {
+        let tb = t.to_bits();
+        self.slots
+            .iter()
+            .position(|s| s.handles.is_some() && s.hash == hash && s.t == tb && same_bits(&s.z, z))
+    }
+
+    /// Takes the next slot for a pass at `(t, z)`; its handles are set once it is recorded.
+    fn claim(&mut self, t: f64, z: &[T], hash: u64) -> usize {
+        let i = self.next;
+        self.next = (i + 1) % self.cap;
+        if i == self.slots.len() {
+            self.slots.push(KeptPass {
+                tape: Tape::new(),
+                handles: None,
+                z: Vec::new(),
+                t: 0,
+                hash: 0,
+            });
+        }
+        let s = &mut self.slots[i];
+        s.handles = None;
+        s.z.clear();
+        s.z.extend_from_slice(z);
+        s.t = t.to_bits();
+        s.hash = hash;
+        i
+    }
 }
 
 impl<T: Scalar, F> std::fmt::Debug for TapeDynamics<T, F> {
@@ -83,8 +157,62 @@ where
             num_params,
             f,
             tape: RefCell::new(Tape::new()),
+            memory: RefCell::new(Memory {
+                slots: Vec::new(),
+                cap: 0,
+                next: 0,
+                theta: Vec::new(),
+                counts: PassCounts::default(),
+            }),
             error: RefCell::new(None),
         }
+    }
+
+    /// Keeps the recorded tapes of the last `passes` evaluations and products (0, the default,
+    /// keeps none), so that a vector–Jacobian product at a kept `(t, z)` with the same `θ`
+    /// only sweeps backward, and an evaluation there is a copy.
+    ///
+    /// With `Direct` or `Checkpointed` gradients use at least the number of stages of the
+    /// solver's method (4 for RK4, 6 for Dopri5 and Tsit5, 12 for DOP853): their backward pass
+    /// then runs each network forward once instead of twice. Memory: up to `passes` tapes (the
+    /// values and gradients of every recorded operation of one call). With memory on,
+    /// evaluations record (slightly slower than with recording off); the adjoint method gains
+    /// nothing from it.
+    ///
+    /// ```
+    /// use adjoint::{Dynamics, PassCounts, TapeDynamics};
+    /// let f = TapeDynamics::<f64, _>::new(1, 2, 1, |tape, z, _t, th| {
+    ///     let h = tape.mul(z, th)?;
+    ///     Ok(tape.tanh(h))
+    /// })
+    /// .with_memory(4);
+    /// let (mut dz, mut az, mut ath) = ([0.0; 2], [0.0; 2], [0.0; 1]);
+    /// f.eval(0.0, &[0.5, 1.0], &[2.0], &mut dz);
+    /// f.vjp(0.0, &[0.5, 1.0], &[2.0], &[1.0, 1.0], &mut dz, &mut az, &mut ath);
+    /// assert_eq!(f.pass_counts(), PassCounts { computed: 1, reused: 1 });
+    /// ```
+    pub fn with_memory(self, passes: usize) -> Self {
+        {
+            let mut m = self.memory.borrow_mut();
+            m.cap = passes;
+            m.slots.truncate(passes);
+            m.next = 0;
+            for s in &mut m.slots {
+                s.handles = None;
+            }
+        }
+        self
+    }
+
+    /// How many forward passes were computed and how many calls found theirs kept, since
+    /// construction or the last [`reset_pass_counts`](Self::reset_pass_counts).
+    pub fn pass_counts(&self) -> PassCounts {
+        self.memory.borrow().counts
+    }
+
+    /// Sets both [`pass_counts`](Self::pass_counts) to zero.
+    pub fn reset_pass_counts(&self) {
+        self.memory.borrow_mut().counts = PassCounts::default();
     }
 
     /// The state's shape `(rows, cols)`.
@@ -161,6 +289,78 @@ where
     }
 }
 
+impl<T, F> TapeDynamics<T, F>
+where
+    T: Scalar + Real,
+    F: Fn(&mut Tape<T>, Var, Var, Var) -> autodiff::Result<Var>,
+{
+    /// The slot of a recorded pass at `(t, z)` with `θ`: a kept one, or a new one recorded.
+    fn kept_pass(
+        &self,
+        m: &mut Memory<T>,
+        t: f64,
+        z: &[T],
+        theta: &[T],
+    ) -> autodiff::Result<usize> {
+        m.check_theta(theta);
+        let hash = state_hash(z);
+        if let Some(i) = m.find(t, z, hash) {
+            m.counts.reused += 1;
+            return Ok(i);
+        }
+        let i = m.claim(t, z, hash);
+        m.counts.computed += 1;
+        let tape = &mut m.slots[i].tape;
+        tape.clear();
+        tape.set_recording(true);
+        let zv = tape.leaf_from_slice(self.rows, self.cols, z)?;
+        let tv = tape.leaf_scalar(<T as Scalar>::cast(t));
+        let th = tape.leaf_from_slice(1, self.num_params, theta)?;
+        let out = (self.f)(tape, zv, tv, th)?;
+        self.check_out(tape, out)?;
+        m.slots[i].handles = Some([zv, tv, th, out]);
+        Ok(i)
+    }
+
+    fn try_eval_kept(&self, t: f64, z: &[T], theta: &[T], dz: &mut [T]) -> autodiff::Result<()> {
+        let mut m = self.memory.borrow_mut();
+        let i = self.kept_pass(&mut m, t, z, theta)?;
+        let slot = &m.slots[i];
+        let [_, _, _, out] = slot.handles.expect("a kept pass has handles");
+        dz.copy_from_slice(slot.tape.value(out).as_slice());
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn try_vjp_kept(
+        &self,
+        t: f64,
+        z: &[T],
+        theta: &[T],
+        a: &[T],
+        f: &mut [T],
+        a_z: &mut [T],
+        a_theta: &mut [T],
+    ) -> autodiff::Result<T> {
+        let mut m = self.memory.borrow_mut();
+        let i = self.kept_pass(&mut m, t, z, theta)?;
+        let slot = &mut m.slots[i];
+        let [zv, tv, th, out] = slot.handles.expect("a kept pass has handles");
+        let tape = &mut slot.tape;
+        f.copy_from_slice(tape.value(out).as_slice());
+        tape.backward_with_slice(out, a)?;
+        tape.grad_to_slice(zv, a_z)?;
+        tape.grad_to_slice(th, a_theta)?;
+        let mut at = [<T as Real>::from_f64(0.0)];
+        tape.grad_to_slice(tv, &mut at)?;
+        Ok(at[0])
+    }
+
+    fn keeps_passes(&self) -> bool {
+        self.memory.borrow().cap > 0
+    }
+}
+
 fn fill_nan<T: Real>(v: &mut [T]) {
     v.fill(T::from_f64(f64::NAN));
 }
@@ -179,8 +379,13 @@ where
     }
 
     fn eval(&self, t: f64, z: &[T], theta: &[T], dz: &mut [T]) {
-        let mut tape = self.tape.borrow_mut();
-        if let Err(e) = self.try_eval(&mut tape, t, z, theta, dz) {
+        let res = if self.keeps_passes() {
+            self.try_eval_kept(t, z, theta, dz)
+        } else {
+            self.memory.borrow_mut().counts.computed += 1;
+            self.try_eval(&mut self.tape.borrow_mut(), t, z, theta, dz)
+        };
+        if let Err(e) = res {
             self.record(e);
             fill_nan(dz);
         }
@@ -196,8 +401,13 @@ where
         a_z: &mut [T],
         a_theta: &mut [T],
     ) -> T {
-        let mut tape = self.tape.borrow_mut();
-        match self.try_vjp(&mut tape, t, z, theta, a, f, a_z, a_theta) {
+        let res = if self.keeps_passes() {
+            self.try_vjp_kept(t, z, theta, a, f, a_z, a_theta)
+        } else {
+            self.memory.borrow_mut().counts.computed += 1;
+            self.try_vjp(&mut self.tape.borrow_mut(), t, z, theta, a, f, a_z, a_theta)
+        };
+        match res {
             Ok(at) => at,
             Err(e) => {
                 self.record(e);

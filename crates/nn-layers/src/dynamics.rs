@@ -28,6 +28,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use adjoint::memo::{same_bits, state_hash, PassCounts};
 use adjoint::Dynamics;
 use autodiff::{Scalar, Tape};
 use ode_solvers::Real;
@@ -248,7 +249,7 @@ impl<T: Scalar + Real, N: TimeLayer<T>> Dynamics<T> for NetDynamics<T, N> {
 struct Activations<T> {
     /// The state `z` of this pass (valid when `valid`).
     key: Vec<T>,
-    /// [`key_hash`] of `key`.
+    /// [`state_hash`] of `key`.
     hash: u64,
     valid: bool,
     /// `h[0]` is the mapped input; `h[l]` the output of layer `l` (after its activation).
@@ -278,49 +279,7 @@ struct MlpScratch<T> {
     d1: Vec<T>,
 }
 
-/// Whether `a` and `b` hold the same bits (no early exit, so that the loop vectorises).
-fn same_bits<T: Scalar>(a: &[T], b: &[T]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).fold(0u64, |acc, (x, y)| {
-            acc | (x.as_f64().to_bits() ^ y.as_f64().to_bits())
-        }) == 0
-}
-
-/// How [`MlpDynamics`] met its requests for forward passes (see
-/// [`MlpDynamics::pass_counts`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PassCounts {
-    /// Forward passes computed (by evaluations and by vector–Jacobian products).
-    pub computed: usize,
-    /// Evaluations and vector–Jacobian products that found their pass kept in memory.
-    pub reused: usize,
-}
-
-/// A hash of the bits of `z` (four interleaved multiply–rotate chains, so that it costs about
-/// a nanosecond per element).
-fn key_hash<T: Scalar>(z: &[T]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut acc = [
-        0x243f_6a88_85a3_08d3u64,
-        0x1319_8a2e_0370_7344,
-        0xa409_3822_299f_31d0,
-        0x082e_fa98_ec4e_6c89,
-    ];
-    let mut chunks = z.chunks_exact(4);
-    for c in &mut chunks {
-        for (a, v) in acc.iter_mut().zip(c) {
-            *a = (a.rotate_left(5) ^ v.as_f64().to_bits()).wrapping_mul(K);
-        }
-    }
-    for (a, v) in acc.iter_mut().zip(chunks.remainder()) {
-        *a = (a.rotate_left(5) ^ v.as_f64().to_bits()).wrapping_mul(K);
-    }
-    acc.iter().fold(z.len() as u64, |h, &a| {
-        (h.rotate_left(17) ^ a).wrapping_mul(K)
-    })
-}
-
-/// The hasher of the pass index: its keys are [`key_hash`] values already.
+/// The hasher of the pass index: its keys are [`state_hash`] values already.
 #[derive(Default)]
 struct KeyHasher(u64);
 
@@ -338,7 +297,7 @@ impl Hasher for KeyHasher {
     }
 }
 
-impl<T: Scalar> MlpScratch<T> {
+impl<T: Scalar + Real> MlpScratch<T> {
     /// Forgets every kept pass if `θ` changed.
     fn check_theta(&mut self, theta: &[T]) {
         if !same_bits(&self.theta, theta) {
@@ -426,7 +385,7 @@ pub struct MlpDynamics<T> {
     scratch: RefCell<MlpScratch<T>>,
 }
 
-impl<T: Scalar> MlpDynamics<T> {
+impl<T: Scalar + Real> MlpDynamics<T> {
     /// Dynamics for a batch of `batch` states through `mlp` (whose input and output widths must
     /// agree), with parameters laid out by `layout` (the layout `mlp` was built into).
     ///
@@ -628,7 +587,7 @@ impl<T: Scalar> MlpDynamics<T> {
     /// as a new one), else a new one, computed.
     fn pass(&self, s: &mut MlpScratch<T>, z: &[T], theta: &[T]) -> usize {
         s.check_theta(theta);
-        let hash = key_hash(z);
+        let hash = state_hash(z);
         match s.find(z, hash) {
             Some(i) => {
                 s.stats.reused += 1;

@@ -98,10 +98,8 @@ impl Gru {
         check_width("Gru (input)", self.input, x)?;
         check_width("Gru (hidden)", self.hidden, h)?;
         let hd = self.hidden;
-        let gi = tape.matmul(x, p.get(self.weight_ih))?;
-        let gi = tape.add(gi, p.get(self.bias_ih))?;
-        let gh = tape.matmul(h, p.get(self.weight_hh))?;
-        let gh = tape.add(gh, p.get(self.bias_hh))?;
+        let gi = tape.affine(x, p.get(self.weight_ih), p.get(self.bias_ih))?;
+        let gh = tape.affine(h, p.get(self.weight_hh), p.get(self.bias_hh))?;
         let gate = |tape: &mut Tape<T>, k: usize| -> Result<(Var, Var)> {
             Ok((
                 tape.slice_cols(gi, k * hd, hd)?,

@@ -71,8 +71,9 @@ pub mod serialize;
 mod time;
 
 pub use activation::Activation;
+pub use adjoint::memo::PassCounts;
 pub use conv::{AvgPool2d, ConcatConv2d, Conv2d, Conv2dConfig, GlobalAvgPool};
-pub use dynamics::{MlpDynamics, NetDynamics, PassCounts};
+pub use dynamics::{MlpDynamics, NetDynamics};
 pub use error::{FileError, NnError, Result};
 pub use gru::Gru;
 pub use init::{init_params, Init};

@@ -93,10 +93,10 @@ pub(crate) fn check_width(layer: &'static str, expected: usize, x: Var) -> Resul
 impl<T: Scalar> Layer<T> for Linear {
     fn forward(&self, tape: &mut Tape<T>, p: &ParamVars, x: Var) -> Result<Var> {
         check_width("Linear", self.in_dim, x)?;
-        let h = tape.matmul(x, p.get(self.weight))?;
         match self.bias {
-            Some(b) => Ok(tape.add(h, p.get(b))?),
-            None => Ok(h),
+            // One node: the product accumulates into the broadcast bias.
+            Some(b) => Ok(tape.affine(x, p.get(self.weight), p.get(b))?),
+            None => Ok(tape.matmul(x, p.get(self.weight))?),
         }
     }
 }

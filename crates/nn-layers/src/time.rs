@@ -67,10 +67,9 @@ impl<T: Scalar> TimeLayer<T> for ConcatLinear {
         let w = p.get(self.weight);
         let wt = tape.slice_rows(w, 0, 1)?;
         let wx = tape.slice_rows(w, 1, self.in_dim)?;
-        let h = tape.matmul(x, wx)?;
         let tw = tape.mul(wt, t)?;
         let tb = tape.add(tw, p.get(self.bias))?;
-        Ok(tape.add(h, tb)?)
+        Ok(tape.affine(x, wx, tb)?)
     }
 }
 
@@ -134,8 +133,7 @@ impl ConcatSquash {
 impl<T: Scalar> TimeLayer<T> for ConcatSquash {
     fn forward_t(&self, tape: &mut Tape<T>, p: &ParamVars, t: Var, x: Var) -> Result<Var> {
         check_width("ConcatSquash", self.in_dim, x)?;
-        let h = tape.matmul(x, p.get(self.weight))?;
-        let h = tape.add(h, p.get(self.bias))?;
+        let h = tape.affine(x, p.get(self.weight), p.get(self.bias))?;
         let g = tape.mul(p.get(self.gate_weight), t)?;
         let g = tape.add(g, p.get(self.gate_bias))?;
         let g = tape.sigmoid(g);

@@ -354,3 +354,77 @@ fn tape_vjp_matches_finite_differences() {
     assert!((fd_t - at).abs() < 1e-8);
     assert!(f.take_error().is_none());
 }
+
+/// `TapeDynamics::with_memory`: with as many passes kept as the method has stages, every
+/// vector–Jacobian product of the `Direct` and `Checkpointed` backward sweeps finds the pass of
+/// the replay's evaluation at its stage input, except the last stage of each step, which the
+/// replay does not evaluate (its product returns `k_s`). The gradients equal those computed
+/// without memory bit for bit.
+#[test]
+fn kept_tape_passes_answer_the_backward_products() {
+    let theta = mlp_theta(4);
+    let w = weights();
+    let opts = Options::default().fixed_step(0.05);
+    // (tableau, stages kept, stages that enter y1: Dopri5's seventh has b = 0)
+    for (tab, keep, needed) in [(&tableau::RK4, 4, 4), (&tableau::DOPRI5, 7, 6)] {
+        for gm in [GradMethod::direct(), GradMethod::checkpointed(3)] {
+            let plain = mlp(ROWS);
+            let kept = mlp(ROWS).with_memory(keep);
+            let run = |f: &adjoint::TapeDynamics<f64, _>| {
+                let traj = odeint(f, &z0(), &theta, &TS, ExplicitRk::new(tab), &opts, gm).unwrap();
+                let before = f.pass_counts();
+                let g = traj.backward(&w).unwrap();
+                let after = f.pass_counts();
+                (
+                    g,
+                    after.computed - before.computed,
+                    after.reused - before.reused,
+                )
+            };
+            let (g0, computed0, reused0) = run(&plain);
+            let (g1, computed1, reused1) = run(&kept);
+            assert_eq!(g1.dz0, g0.dz0);
+            assert_eq!(g1.dtheta, g0.dtheta);
+            assert_eq!(g1.dts, g0.dts);
+            let (nfe, vjps) = (g1.stats.backward.nfe, g1.stats.backward.vjps);
+            let steps = vjps / needed;
+            assert_eq!(vjps, steps * needed);
+            // Without memory every evaluation and every product computes a pass.
+            assert_eq!(reused0, 0);
+            assert_eq!(computed0, g0.stats.backward.nfe + g0.stats.backward.vjps);
+            // With it, each request is computed or reused, and all products but one per step
+            // reuse the replay's pass.
+            assert_eq!(computed1 + reused1, nfe + vjps, "{gm:?}");
+            assert!(reused1 >= vjps - steps, "{gm:?}: {reused1} of {vjps}");
+            assert!(computed1 <= nfe + steps, "{gm:?}");
+            if matches!(gm, GradMethod::Direct { .. }) {
+                // The replay evaluates every needed stage but the last.
+                assert_eq!(nfe, steps * (needed - 1));
+            }
+        }
+    }
+}
+
+/// A kept pass is forgotten when θ changes: the product at the same state with new
+/// parameters is recomputed, and agrees with a fresh adapter's.
+#[test]
+fn kept_tape_passes_follow_theta() {
+    let f = mlp(ROWS).with_memory(2);
+    let fresh = mlp(ROWS);
+    let (z, a) = (z0(), pseudo_random(3, N));
+    let th1 = mlp_theta(1);
+    let th2 = mlp_theta(2);
+    let (mut f1, mut az1, mut ath1) = (vec![0.0; N], vec![0.0; N], vec![0.0; th1.len()]);
+    let (mut f2, mut az2, mut ath2) = (f1.clone(), az1.clone(), ath1.clone());
+    let mut dz = vec![0.0; N];
+    f.eval(0.3, &z, &th1, &mut dz);
+    let at = f.vjp(0.3, &z, &th2, &a, &mut f1, &mut az1, &mut ath1);
+    let at_want = fresh.vjp(0.3, &z, &th2, &a, &mut f2, &mut az2, &mut ath2);
+    assert_eq!((&f1, &az1, &ath1, at), (&f2, &az2, &ath2, at_want));
+    assert_eq!(f.pass_counts().reused, 0);
+    // Same θ, different time: also a new pass.
+    f.vjp(0.4, &z, &th2, &a, &mut f1, &mut az1, &mut ath1);
+    assert_eq!(f.pass_counts().reused, 0);
+    f.vjp(0.4, &z, &th2, &a, &mut f1, &mut az1, &mut ath1);
+    assert_eq!(f.pass_counts().reused, 1);
+}

@@ -254,6 +254,79 @@ impl<T: Scalar> Tape<T> {
         ))
     }
 
+    /// The affine map `x · w + b` as one node: `b` is a `1 × n` row added to every row (a
+    /// bias) or a full `m × n` matrix. The output starts as `b` (broadcast) and the product
+    /// accumulates into it, so there is no separate pass for the addition and no intermediate
+    /// `x · w` value on the tape; the backward pass gives `x̄ = ḡ wᵀ`, `w̄ = xᵀ ḡ` and
+    /// `b̄ = ḡ` summed over rows (or `ḡ` itself).
+    ///
+    /// # Errors
+    /// [`AutodiffError::ShapeMismatch`] (op `affine`) if `x.cols() != w.rows()`, or (op
+    /// `affine bias`) if `b` is neither `1 × n` nor `m × n`.
+    ///
+    /// # Example
+    /// ```
+    /// use autodiff::Tape;
+    /// use nalgebra::DMatrix;
+    /// let mut tape = Tape::<f64>::new();
+    /// let x = tape.constant(&DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 3.0, 4.0]));
+    /// let w = tape.leaf(&DMatrix::from_row_slice(2, 1, &[1.0, -1.0]));
+    /// let b = tape.leaf(&DMatrix::from_row_slice(1, 1, &[0.5]));
+    /// let y = tape.affine(x, w, b)?; // [1 - 2 + 0.5, 3 - 4 + 0.5]
+    /// assert_eq!(tape.value(y).as_slice(), &[-0.5, -0.5]);
+    /// let l = tape.sum(y);
+    /// tape.backward(l)?;
+    /// assert_eq!(tape.grad(w).unwrap().as_slice(), &[4.0, 6.0]); // xᵀ·1
+    /// assert_eq!(tape.grad(b).unwrap().as_slice(), &[2.0]); // one per row
+    /// # Ok::<(), autodiff::AutodiffError>(())
+    /// ```
+    pub fn affine(&mut self, x: Var, w: Var, b: Var) -> Result<Var> {
+        self.check(x);
+        self.check(w);
+        self.check(b);
+        if x.cols != w.rows {
+            return Err(AutodiffError::ShapeMismatch {
+                op: "affine",
+                lhs: x.shape(),
+                rhs: w.shape(),
+            });
+        }
+        let (m, n) = (x.rows, w.cols);
+        if b.cols != n || (b.rows != 1 && b.rows != m) {
+            return Err(AutodiffError::ShapeMismatch {
+                op: "affine bias",
+                lhs: (m, n),
+                rhs: b.shape(),
+            });
+        }
+        let (ix, iw, ib) = (x.idx, w.idx, b.idx);
+        Ok(self.push(
+            Op::Affine {
+                x: ix,
+                w: iw,
+                b: ib,
+            },
+            &[x, w, b],
+            m,
+            n,
+            |out, v, _| {
+                let bv = &v[ib];
+                if bv.nrows() == m {
+                    out.copy_from(bv);
+                } else {
+                    for (col, &bj) in out
+                        .as_mut_slice()
+                        .chunks_exact_mut(m.max(1))
+                        .zip(bv.as_slice())
+                    {
+                        col.fill(bj);
+                    }
+                }
+                gemm(out, &v[ix], false, &v[iw], false, T::one());
+            },
+        ))
+    }
+
     /// The transpose `aᵀ` (a copy).
     pub fn transpose(&mut self, a: Var) -> Var {
         self.check(a);
@@ -298,6 +371,36 @@ pub(crate) fn matmul_backward<T: Scalar>(
         } else {
             // dB = op(A)ᵀ G.
             gemm(dst, va, !ta, g, false, beta);
+        }
+    }
+}
+
+pub(crate) fn affine_backward<T: Scalar>(x: usize, w: usize, b: usize, ctx: &mut BackCtx<'_, T>) {
+    matmul_backward(x, w, false, false, ctx);
+    if !ctx.wants(b) {
+        return;
+    }
+    let (g, dst, assign) = ctx.target(b);
+    let m = g.nrows();
+    if dst.nrows() == m {
+        if assign {
+            dst.copy_from(g);
+        } else {
+            *dst += g;
+        }
+        return;
+    }
+    // A bias row: sum each column of ḡ.
+    for (d, col) in dst
+        .as_mut_slice()
+        .iter_mut()
+        .zip(g.as_slice().chunks_exact(m.max(1)))
+    {
+        let s = col.iter().fold(T::zero(), |acc, &v| acc + v);
+        if assign {
+            *d = s;
+        } else {
+            *d += s;
         }
     }
 }

@@ -37,6 +37,12 @@ pub(crate) enum Op<T> {
         ta: bool,
         tb: bool,
     },
+    /// `x · w + b` (`b` a row broadcast over rows, or full).
+    Affine {
+        x: usize,
+        w: usize,
+        b: usize,
+    },
     Transpose {
         a: usize,
     },
@@ -86,6 +92,7 @@ pub(crate) fn backward<T: Scalar>(op: &Op<T>, ctx: &mut BackCtx<'_, T>) {
         Op::Binary { kind, a, b } => elementwise::binary_backward(kind, a, b, ctx),
         Op::Unary { kind, a } => elementwise::unary_backward(kind, a, ctx),
         Op::MatMul { a, b, ta, tb } => linalg::matmul_backward(a, b, ta, tb, ctx),
+        Op::Affine { x, w, b } => linalg::affine_backward(x, w, b, ctx),
         Op::Transpose { a } => linalg::transpose_backward(a, ctx),
         Op::Reduce { a, axis, mean } => reduce::reduce_backward(a, axis, mean, ctx),
         Op::LogSumExp { a, axis } => reduce::lse_backward(a, axis, ctx),

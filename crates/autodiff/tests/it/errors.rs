@@ -45,6 +45,26 @@ fn shape_mismatches_are_errors_with_op_and_shapes() {
     ));
     assert!(t.matmul_tn(a, b).is_err());
     assert!(matches!(
+        t.affine(a, b, a),
+        Err(AutodiffError::ShapeMismatch {
+            op: "affine",
+            lhs: (2, 3),
+            rhs: (4, 5)
+        })
+    ));
+    let w = t.leaf(&DMatrix::zeros(3, 4));
+    for bias in [(1, 3), (3, 4), (2, 5)] {
+        let bv = t.leaf(&DMatrix::zeros(bias.0, bias.1));
+        assert_eq!(
+            t.affine(a, w, bv).unwrap_err(),
+            AutodiffError::ShapeMismatch {
+                op: "affine bias",
+                lhs: (2, 4),
+                rhs: bias
+            }
+        );
+    }
+    assert!(matches!(
         t.concat_rows(a, b),
         Err(AutodiffError::ShapeMismatch {
             op: "concat_rows",

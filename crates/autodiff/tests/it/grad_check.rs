@@ -298,6 +298,37 @@ proptest! {
     }
 
     #[test]
+    fn affine_matches_matmul_plus_bias(m in 1usize..9, k in 1usize..9, n in 1usize..9, full in any::<bool>(), seed in 0u64..1000) {
+        // Sizes up to 8 cross the threshold (5) between the small-product loop and faer.
+        let gen = |r: usize, c: usize, s: f64| DMatrix::from_fn(r, c, |i, j| ((i * 7 + j * 3) as f64 * 0.53 + s).sin());
+        let s = seed as f64;
+        let x = gen(m, k, s);
+        let w = gen(k, n, s + 1.0);
+        let b = gen(if full { m } else { 1 }, n, s + 2.0);
+        // Independent value: the product by nalgebra plus the bias broadcast by hand.
+        let mut expected = &x * &w;
+        for i in 0..m {
+            for j in 0..n {
+                expected[(i, j)] += b[(if full { i } else { 0 }, j)];
+            }
+        }
+        let mut tape = Tape::new();
+        let vars = [tape.leaf(&x), tape.leaf(&w), tape.leaf(&b)];
+        let y = tape.affine(vars[0], vars[1], vars[2]).unwrap();
+        prop_assert!((tape.value(y) - &expected).amax() < 1e-12);
+        // Fan-out: the output is used twice, and x also feeds the loss directly.
+        let f = |t: &mut Tape<f64>, v: &[Var]| {
+            let y = t.affine(v[0], v[1], v[2])?;
+            let y = t.tanh(y);
+            let q = t.mul(y, y)?;
+            let l = t.sum(q);
+            let lx = t.sum(v[0]);
+            t.add(l, lx)
+        };
+        check_gradients(&f, &[x, w, b], TOL).map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
     fn mlp_composite(batch in 1usize..5, seed in 0u64..1000) {
         // x (B x 3) -> tanh(x W1 + b1) (B x 4) -> softplus(.. W2 + b2) -> log_softmax -> mean.
         let gen = |r: usize, c: usize, s: f64| DMatrix::from_fn(r, c, |i, j| 0.8 * ((i * 13 + j * 5) as f64 * 0.41 + s).sin());
