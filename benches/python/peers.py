@@ -17,7 +17,13 @@ Prints markdown tables on stdout (one thread, float64, CPU):
     (RecursiveCheckpointAdjoint, BacksolveAdjoint).
 
 Install: python3 -m venv .venv && .venv/bin/pip install torch torchdiffeq jax diffrax optax
-Usage:   .venv/bin/python benches/python/peers.py [--quick] [--only solvers|spiral|adjoint]
+Usage:   .venv/bin/python benches/python/peers.py [--quick] [--only solvers|spiral|adjoint] [--seed N]
+                                                     [--spiral-skip-odeint-adjoint]
+  --seed N: the seed of the spiral section (default 0), for every peer: torch.manual_seed (torch init),
+            np.random.seed (the training windows, the same for all peers) and the numpy Generator of the
+            diffrax init (diffrax uses no JAX PRNG key);
+  --spiral-skip-odeint-adjoint: leave torchdiffeq's odeint_adjoint out of the spiral section (about 6 minutes
+            a run), e.g. to repeat the other peers over several seeds.
 """
 import argparse
 import json
@@ -176,7 +182,7 @@ def solvers(quick):
     print()
 
 
-def spiral(quick):
+def spiral(quick, seed=0, skip_odeint_adjoint=False):
     iters = 200 if quick else 2000
     print(f"Spiral task ({iters} iterations; batch 20 windows of 10 times; Dopri5 rtol 1e-7 atol 1e-9; RMSprop 1e-3; "
           "diffrax: the training step (value_and_grad + optax update) jitted once, its trace + XLA compile (and the "
@@ -195,8 +201,10 @@ def spiral(quick):
         with torch.no_grad():
             true_y = torchdiffeq.odeint(lambda tt, y: (y ** 3) @ true_a, true_y0, t, method="dopri5")
         for label, use_adjoint in [("backprop through solver", False), ("odeint_adjoint", True)]:
-            torch.manual_seed(0)
-            np.random.seed(0)
+            if use_adjoint and skip_odeint_adjoint:
+                continue
+            torch.manual_seed(seed)
+            np.random.seed(seed)
 
             class F(torch.nn.Module):
                 def __init__(self):
@@ -265,8 +273,8 @@ def spiral(quick):
         for label, adj in [("RecursiveCheckpointAdjoint", diffrax.RecursiveCheckpointAdjoint()),
                            ("BacksolveAdjoint", diffrax.BacksolveAdjoint(solver=diffrax.Dopri5(), stepsize_controller=ctrl))]:
             try:
-                np.random.seed(0)  # the same windows as the torchdiffeq runs
-                rng = np.random.default_rng(0)  # the same distribution as the torch init, not the same numbers
+                np.random.seed(seed)  # the same windows as the torchdiffeq runs
+                rng = np.random.default_rng(seed)  # the same distribution as the torch init, not the same numbers
                 params = tuple(jnp.asarray(a) for a in (rng.normal(0.0, 0.1, (2, 50)), np.zeros(50),
                                                         rng.normal(0.0, 0.1, (50, 2)), np.zeros(2)))
                 opt_state = opt.init(params)
@@ -453,6 +461,9 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
     p.add_argument("--only", choices=["solvers", "spiral", "adjoint"])
+    p.add_argument("--seed", type=int, default=0, help="seed of the spiral section (default 0)")
+    p.add_argument("--spiral-skip-odeint-adjoint", action="store_true",
+                   help="leave torchdiffeq's odeint_adjoint out of the spiral section")
     p.add_argument("--adjoint-case", nargs=4, metavar=("PEER", "METHOD", "STEPS", "REPS"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.adjoint_case:
@@ -462,7 +473,7 @@ def main():
     if a.only in (None, "solvers"):
         solvers(a.quick)
     if a.only in (None, "spiral"):
-        spiral(a.quick)
+        spiral(a.quick, a.seed, a.spiral_skip_odeint_adjoint)
     if a.only in (None, "adjoint"):
         adjoint(a.quick)
     return 0
