@@ -272,6 +272,19 @@ where
         a_z: &mut [T],
         a_theta: &mut [T],
     ) -> autodiff::Result<T> {
+        let handles = self.record_pass(tape, t, z, theta)?;
+        sweep(tape, handles, a, f, a_z, a_theta)
+    }
+
+    /// Records `f` at `(t, z, θ)` on a cleared `tape` with recording on: the handles of the
+    /// leaves `z`, `t`, `θ` and of the output.
+    fn record_pass(
+        &self,
+        tape: &mut Tape<T>,
+        t: f64,
+        z: &[T],
+        theta: &[T],
+    ) -> autodiff::Result<[Var; 4]> {
         tape.clear();
         tape.set_recording(true);
         let zv = tape.leaf_from_slice(self.rows, self.cols, z)?;
@@ -279,13 +292,7 @@ where
         let th = tape.leaf_from_slice(1, self.num_params, theta)?;
         let out = (self.f)(tape, zv, tv, th)?;
         self.check_out(tape, out)?;
-        f.copy_from_slice(tape.value(out).as_slice());
-        tape.backward_with_slice(out, a)?;
-        tape.grad_to_slice(zv, a_z)?;
-        tape.grad_to_slice(th, a_theta)?;
-        let mut at = [<T as Real>::from_f64(0.0)];
-        tape.grad_to_slice(tv, &mut at)?;
-        Ok(at[0])
+        Ok([zv, tv, th, out])
     }
 }
 
@@ -310,15 +317,8 @@ where
         }
         let i = m.claim(t, z, hash);
         m.counts.computed += 1;
-        let tape = &mut m.slots[i].tape;
-        tape.clear();
-        tape.set_recording(true);
-        let zv = tape.leaf_from_slice(self.rows, self.cols, z)?;
-        let tv = tape.leaf_scalar(<T as Scalar>::cast(t));
-        let th = tape.leaf_from_slice(1, self.num_params, theta)?;
-        let out = (self.f)(tape, zv, tv, th)?;
-        self.check_out(tape, out)?;
-        m.slots[i].handles = Some([zv, tv, th, out]);
+        let handles = self.record_pass(&mut m.slots[i].tape, t, z, theta)?;
+        m.slots[i].handles = Some(handles);
         Ok(i)
     }
 
@@ -345,20 +345,32 @@ where
         let mut m = self.memory.borrow_mut();
         let i = self.kept_pass(&mut m, t, z, theta)?;
         let slot = &mut m.slots[i];
-        let [zv, tv, th, out] = slot.handles.expect("a kept pass has handles");
-        let tape = &mut slot.tape;
-        f.copy_from_slice(tape.value(out).as_slice());
-        tape.backward_with_slice(out, a)?;
-        tape.grad_to_slice(zv, a_z)?;
-        tape.grad_to_slice(th, a_theta)?;
-        let mut at = [<T as Real>::from_f64(0.0)];
-        tape.grad_to_slice(tv, &mut at)?;
-        Ok(at[0])
+        let handles = slot.handles.expect("a kept pass has handles");
+        sweep(&mut slot.tape, handles, a, f, a_z, a_theta)
     }
 
     fn keeps_passes(&self) -> bool {
         self.memory.borrow().cap > 0
     }
+}
+
+/// On a tape recorded by `record_pass`: copies `f` out, sweeps backward with cotangent `a`,
+/// writes `aᵀ∂f/∂z` and `aᵀ∂f/∂θ`, and returns `aᵀ∂f/∂t`.
+fn sweep<T: Scalar + Real>(
+    tape: &mut Tape<T>,
+    [zv, tv, th, out]: [Var; 4],
+    a: &[T],
+    f: &mut [T],
+    a_z: &mut [T],
+    a_theta: &mut [T],
+) -> autodiff::Result<T> {
+    f.copy_from_slice(tape.value(out).as_slice());
+    tape.backward_with_slice(out, a)?;
+    tape.grad_to_slice(zv, a_z)?;
+    tape.grad_to_slice(th, a_theta)?;
+    let mut at = [<T as Real>::from_f64(0.0)];
+    tape.grad_to_slice(tv, &mut at)?;
+    Ok(at[0])
 }
 
 fn fill_nan<T: Real>(v: &mut [T]) {

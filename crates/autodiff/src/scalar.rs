@@ -92,52 +92,35 @@ fn faer_gemm<T: faer::traits::RealField + Copy + PartialEq + std::ops::MulAssign
     faer::linalg::matmul::matmul(cv, accum, av, bv, one, Par::Seq);
 }
 
-impl Scalar for f32 {
-    #[inline]
-    fn gemm_slices(
-        c: &mut [Self],
-        m: usize,
-        n: usize,
-        k: usize,
-        a: &[Self],
-        ta: bool,
-        b: &[Self],
-        tb: bool,
-        beta: Self,
-    ) {
-        faer_gemm(c, m, n, k, a, ta, b, tb, beta, 0.0, 1.0);
-    }
-    #[inline]
-    fn cast(x: f64) -> Self {
-        x as f32
-    }
-    #[inline]
-    fn as_f64(self) -> f64 {
-        f64::from(self)
-    }
+/// `Scalar` for a primitive float: `$from` converts an `f64`, `$to` converts back.
+macro_rules! impl_scalar {
+    ($t:ty, $from:expr, $to:expr) => {
+        impl Scalar for $t {
+            #[inline]
+            fn gemm_slices(
+                c: &mut [Self],
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[Self],
+                ta: bool,
+                b: &[Self],
+                tb: bool,
+                beta: Self,
+            ) {
+                faer_gemm(c, m, n, k, a, ta, b, tb, beta, 0.0, 1.0);
+            }
+            #[inline]
+            fn cast(x: f64) -> Self {
+                $from(x)
+            }
+            #[inline]
+            fn as_f64(self) -> f64 {
+                $to(self)
+            }
+        }
+    };
 }
 
-impl Scalar for f64 {
-    #[inline]
-    fn gemm_slices(
-        c: &mut [Self],
-        m: usize,
-        n: usize,
-        k: usize,
-        a: &[Self],
-        ta: bool,
-        b: &[Self],
-        tb: bool,
-        beta: Self,
-    ) {
-        faer_gemm(c, m, n, k, a, ta, b, tb, beta, 0.0, 1.0);
-    }
-    #[inline]
-    fn cast(x: f64) -> Self {
-        x
-    }
-    #[inline]
-    fn as_f64(self) -> f64 {
-        self
-    }
-}
+impl_scalar!(f32, |x: f64| x as f32, f64::from);
+impl_scalar!(f64, |x: f64| x, |x: f64| x);

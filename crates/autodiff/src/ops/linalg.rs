@@ -53,31 +53,22 @@ pub fn gemm<T: Scalar>(
         am == m && bk == k && bn == n,
         "gemm: op(a) is {am}x{k}, op(b) is {bk}x{bn}, dst is {m}x{n}"
     );
-    if m > 5 && n > 5 && k > 5 {
-        T::gemm_slices(
-            dst.as_mut_slice(),
-            m,
-            n,
-            k,
-            a.as_slice(),
-            ta,
-            b.as_slice(),
-            tb,
-            beta,
-        );
+    let kernel = if m > 5 && n > 5 && k > 5 {
+        T::gemm_slices
     } else {
-        small_gemm(
-            dst.as_mut_slice(),
-            m,
-            n,
-            k,
-            a.as_slice(),
-            ta,
-            b.as_slice(),
-            tb,
-            beta,
-        );
-    }
+        small_gemm::<T>
+    };
+    kernel(
+        dst.as_mut_slice(),
+        m,
+        n,
+        k,
+        a.as_slice(),
+        ta,
+        b.as_slice(),
+        tb,
+        beta,
+    );
 }
 
 /// Sum of products of two contiguous slices, with four partial sums so that it vectorizes.
