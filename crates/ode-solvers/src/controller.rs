@@ -55,13 +55,27 @@ impl PiController {
     /// previous accepted step's error `err_prev` and the estimator order `q`.
     #[inline]
     pub fn accept_factor(&self, err: f64, err_prev: f64, q: u32) -> f64 {
+        self.accept_factor_log2(err, log2(err), log2(err_prev), q)
+    }
+
+    /// [`PiController::accept_factor`] given `log2(err)` and `log2(err_prev)` as computed by
+    /// [`controller_log2`]: the integrator keeps the previous step's logarithm instead of
+    /// taking it again (same result, bit for bit).
+    #[inline]
+    pub(crate) fn accept_factor_log2(
+        &self,
+        err: f64,
+        log2_err: f64,
+        log2_prev: f64,
+        q: u32,
+    ) -> f64 {
         if err == 0.0 {
             return self.fac_max;
         }
         let alpha = 1.0 / (q as f64 + 1.0) - 0.75 * self.beta;
         // err^-α · err_prev^β as one exponential of a sum of logarithms (the controller sits
         // on the step's critical path; two library `pow` calls were a fifth of a small solve).
-        let f = self.safety * exp2(-alpha * log2(err) + self.beta * log2(err_prev));
+        let f = self.safety * exp2(-alpha * log2_err + self.beta * log2_prev);
         f.clamp(self.fac_min, self.fac_max)
     }
 
@@ -74,6 +88,12 @@ impl PiController {
         let alpha = 1.0 / (q as f64 + 1.0) - 0.75 * self.beta;
         (self.safety * exp2(-alpha * log2(err))).clamp(self.fac_min, 1.0)
     }
+}
+
+/// The logarithm [`PiController::accept_factor`] uses, for callers that keep it between steps.
+#[inline]
+pub(crate) fn controller_log2(x: f64) -> f64 {
+    log2(x)
 }
 
 /// `log2(x)` for the controller, relative error below 1e-12 for positive normal `x` (the

@@ -1,6 +1,7 @@
 //! The driver: the adaptive (or fixed-step) loop around any [`Stepper`], with output at
 //! requested times, stop times, events, statistics and typed errors.
 
+use crate::controller::controller_log2;
 use crate::event::locate;
 use crate::solution::DenseSolution;
 use crate::{
@@ -543,6 +544,8 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             Start::Warm { h, err_prev, .. } if adaptive => (Some(h), err_prev),
             _ => (None, 1e-4),
         };
+        // log2(err_prev), kept from step to step so the controller takes one logarithm a step.
+        let mut log2_prev = controller_log2(err_prev);
         let mut h = match (opts.fixed_step, warm_h, opts.first_step) {
             (Some(dt), _, _) => dt,
             (None, Some(h), _) => h,
@@ -660,11 +663,17 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                     h *= controller.reject_factor(err, q);
                     continue;
                 }
-                let mut fac = controller.accept_factor(err, err_prev, q);
+                let log2_err = controller_log2(err);
+                let mut fac = controller.accept_factor_log2(err, log2_err, log2_prev, q);
                 if last_rejected {
                     fac = fac.min(1.0);
                 }
                 err_prev = err.max(1e-4);
+                log2_prev = if err_prev == err {
+                    log2_err
+                } else {
+                    controller_log2(err_prev)
+                };
                 last_rejected = false;
                 h_next = h * fac;
                 fac_at_max = fac >= controller.fac_max;
