@@ -27,8 +27,7 @@ use crate::Dynamics;
 /// [`Dynamics::eval`] runs the closure with recording off (a plain evaluation, no graph);
 /// [`Dynamics::vjp`] records it, sweeps backward once with cotangent `a`, and reads the three
 /// gradients. The tape is kept in a `RefCell` and reused, so a warm tape allocates nothing
-/// per call. One adapter per thread
-/// (`TapeDynamics` is `Send` but not `Sync`).
+/// per call. One adapter per thread (`TapeDynamics` is `Send` but not `Sync`).
 ///
 /// **Kept passes.** [`TapeDynamics::with_memory`] keeps the recorded tapes of the last few
 /// calls, found by a hash of `(t, z)` and checked bit for bit (and forgotten when `θ`
