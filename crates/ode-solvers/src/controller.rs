@@ -59,7 +59,7 @@ impl PiController {
     }
 
     /// [`PiController::accept_factor`] given `log2(err)` and `log2(err_prev)` as computed by
-    /// [`controller_log2`]: the integrator keeps the previous step's logarithm instead of
+    /// [`log2`]: the integrator keeps the previous step's logarithm instead of
     /// taking it again (same result, bit for bit).
     #[inline]
     pub(crate) fn accept_factor_log2(
@@ -90,16 +90,11 @@ impl PiController {
     }
 }
 
-/// The logarithm [`PiController::accept_factor`] uses, for callers that keep it between steps.
-#[inline]
-pub(crate) fn controller_log2(x: f64) -> f64 {
-    log2(x)
-}
-
 /// `log2(x)` for the controller, relative error below 1e-12 for positive normal `x` (the
-/// library function for anything else: zero, subnormal, negative, infinite or NaN).
+/// library function for anything else: zero, subnormal, negative, infinite or NaN). Callers
+/// that keep a step's logarithm for the next use it too (see `accept_factor_log2`).
 #[inline]
-fn log2(x: f64) -> f64 {
+pub(crate) fn log2(x: f64) -> f64 {
     if !(f64::MIN_POSITIVE..f64::INFINITY).contains(&x) {
         return x.log2();
     }

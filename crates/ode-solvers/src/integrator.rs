@@ -1,7 +1,7 @@
 //! The driver: the adaptive (or fixed-step) loop around any [`Stepper`], with output at
 //! requested times, stop times, events, statistics and typed errors.
 
-use crate::controller::controller_log2;
+use crate::controller::log2 as controller_log2;
 use crate::event::locate;
 use crate::solution::DenseSolution;
 use crate::{
