@@ -8,7 +8,9 @@
 //! Peak heap is measured with a counting global allocator (bytes live above the level before
 //! the call; the tape's pools are warmed first). Steps default to 100, 400, 1600, 6400; set
 //! `ADJOINT_BENCH_STEPS=100,400` for a shorter run (the full run takes many minutes: the
-//! configuration is bound by matrix products). Output: a markdown table on stdout.
+//! configuration is bound by matrix products). `ADJOINT_BENCH_METHODS=Adjoint,Checkpointed`
+//! keeps only the methods whose names start with one of the given prefixes. Output: a
+//! markdown table on stdout.
 //!
 //! ```text
 //! cargo bench -p benches --bench adjoint
@@ -102,6 +104,9 @@ fn main() {
         .ok()
         .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![100, 400, 1600, 6400]);
+    let only: Option<Vec<String>> = std::env::var("ADJOINT_BENCH_METHODS")
+        .ok()
+        .map(|s| s.split(',').map(|v| v.trim().to_string()).collect());
     let f = TapeDynamics::new(BATCH, DIM, P, mlp);
     let theta: Vec<f64> = (0..P)
         .map(|i| ((i as f64 * 0.618).fract() - 0.5) * 2.0 / (HIDDEN as f64).sqrt())
@@ -123,6 +128,9 @@ fn main() {
         ];
         for k in [8, c, 4 * c] {
             methods.push((format!("Checkpointed({k})"), GradMethod::checkpointed(k)));
+        }
+        if let Some(only) = &only {
+            methods.retain(|(name, _)| only.iter().any(|o| name.starts_with(o.as_str())));
         }
         for (name, gm) in methods {
             let mut dl = vec![0.0; 2 * BATCH * DIM];

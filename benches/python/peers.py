@@ -18,12 +18,14 @@ Prints markdown tables on stdout (one thread, float64, CPU):
 
 Install: python3 -m venv .venv && .venv/bin/pip install torch torchdiffeq jax diffrax optax
 Usage:   .venv/bin/python benches/python/peers.py [--quick] [--only solvers|spiral|adjoint] [--seed N]
-                                                     [--spiral-skip-odeint-adjoint]
+                                                     [--spiral-skip-odeint-adjoint] [--no-pin]
   --seed N: the seed of the spiral section (default 0), for every peer: torch.manual_seed (torch init),
             np.random.seed (the training windows, the same for all peers) and the numpy Generator of the
             diffrax init (diffrax uses no JAX PRNG key);
   --spiral-skip-odeint-adjoint: leave torchdiffeq's odeint_adjoint out of the spiral section (about 6 minutes
-            a run), e.g. to repeat the other peers over several seeds.
+            a run), e.g. to repeat the other peers over several seeds;
+  --no-pin: do not pin the process to one CPU (by default it is, so that every peer really runs on one
+            thread; see the comment at the XLA_FLAGS line).
 """
 import argparse
 import json
@@ -35,6 +37,13 @@ import time
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The flags above do not keep XLA on one core: measured on the 2-core development machine,
+# diffrax's issue-4 backsolve gradient took 4.78-5.04 s free and 5.30-5.52 s pinned to one CPU
+# (its runtime runs part of the work on a second thread). "One thread" is therefore enforced by
+# pinning this process (and the subprocesses it starts, which inherit it) to one CPU, unless
+# --no-pin is given. Our Rust benchmarks are single-threaded by construction.
+if "--no-pin" not in sys.argv and hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 import numpy as np  # noqa: E402
 
@@ -445,6 +454,8 @@ def adjoint(quick):
     for peer, method, label in ADJ_METHODS:
         for steps, n in reps.items():
             cmd = [sys.executable, os.path.abspath(__file__), "--adjoint-case", peer, method, str(steps), str(n)]
+            if "--no-pin" in sys.argv:
+                cmd.append("--no-pin")
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = proc.stdout.strip().splitlines()
             r = json.loads(lines[-1]) if proc.returncode == 0 and lines else \
@@ -460,6 +471,7 @@ def adjoint(quick):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     p.add_argument("--only", choices=["solvers", "spiral", "adjoint"])
     p.add_argument("--seed", type=int, default=0, help="seed of the spiral section (default 0)")
     p.add_argument("--spiral-skip-odeint-adjoint", action="store_true",
