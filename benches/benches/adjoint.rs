@@ -1,16 +1,20 @@
 //! Issue 4 benchmark: memory and time of one gradient of `sum(z(T))` through a fixed-step RK4
 //! solve (dt = 0.01) of an MLP dynamics (dim 32 → 256 tanh → 32, batch 128, f64, one thread),
-//! for each gradient method of the `adjoint` crate, with the achieved GFLOP/s against the
-//! rate of a plain gemm of the same shapes measured in the same run, right before and right after
-//! each row (their mean; this machine's clock drops under sustained load, so a rate measured once
-//! at the start flatters the short rows and penalises the long ones).
+//! for each gradient method of the `adjoint` crate and each way of differentiating the network
+//! (`tape`: `TapeDynamics` on the `autodiff` tape; `nn-layers`: `MlpDynamics`, its hand-written
+//! product), with the achieved GFLOP/s against the rate of a plain gemm of the same shapes
+//! measured in the same run, right before and right after each row (their mean; this
+//! machine's clock drops under sustained load, so a rate measured once at the start flatters
+//! the short rows and penalises the long ones).
 //!
-//! Peak heap is measured with a counting global allocator (bytes live above the level before
-//! the call; the tape's pools are warmed first). Steps default to 100, 400, 1600, 6400; set
+//! Peak heap is measured with a counting global allocator: the most bytes live during the
+//! gradient call above the level before the dynamics were built, so it includes their working
+//! memory (tape pools, kept activations). Steps default to 100, 400, 1600, 6400; set
 //! `ADJOINT_BENCH_STEPS=100,400` for a shorter run (the full run takes many minutes: the
 //! configuration is bound by matrix products). `ADJOINT_BENCH_METHODS=Adjoint,Checkpointed`
-//! keeps only the methods whose names start with one of the given prefixes. Output: a
-//! markdown table on stdout.
+//! keeps only the methods whose names start with one of the given prefixes;
+//! `ADJOINT_BENCH_DYNAMICS=tape` or `nn-layers` only one kind of dynamics. Output: a markdown
+//! table on stdout.
 //!
 //! ```text
 //! cargo bench -p benches --bench adjoint
@@ -21,9 +25,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use adjoint::{odeint, GradMethod, TapeDynamics};
+use adjoint::{odeint, Dynamics, GradMethod, PassCounts, TapeDynamics};
 use autodiff::{Tape, Var};
 use nalgebra::DMatrix;
+use nn_layers::{Activation, MlpConfig, MlpDynamics, ParamLayout};
 use ode_solvers::{tableau, ExplicitRk, Options};
 
 struct Counting;
@@ -75,10 +80,9 @@ fn mlp(tape: &mut Tape<f64>, z: Var, _t: Var, th: Var) -> autodiff::Result<Var> 
     tape.affine(h, w2, b2)
 }
 
-/// FLOPs of the matrix products: an evaluation has two products of 2·B·D·H; a VJP adds two
-/// more per product (input and weight gradients).
+/// FLOPs of the matrix products of a forward pass: two products of 2·B·D·H; a VJP's backward
+/// half has twice as many (input and weight gradients of each product).
 const EVAL_FLOP: f64 = 2.0 * 2.0 * (BATCH * DIM * HIDDEN) as f64;
-const VJP_FLOP: f64 = 3.0 * EVAL_FLOP;
 
 /// GFLOP/s of `autodiff::gemm` (the tape's own product) on the forward shapes (non-transposed
 /// operands only).
@@ -99,6 +103,95 @@ fn gemm_rate() -> f64 {
     reps as f64 * EVAL_FLOP / secs / 1e9
 }
 
+/// The two ways this workspace differentiates the benchmark network: on the `autodiff` tape
+/// (`TapeDynamics` around [`mlp`]) and by the hand-written product of `nn-layers`'
+/// `MlpDynamics` (the same network, its products through the same gemm).
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Tape,
+    Hand,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Tape => "tape",
+            Kind::Hand => "nn-layers",
+        }
+    }
+}
+
+/// Dynamics that count their forward passes (both kinds do).
+trait Counted: Dynamics<f64> {
+    fn counts(&self) -> PassCounts;
+    fn reset(&self);
+}
+
+impl<F> Counted for TapeDynamics<f64, F>
+where
+    F: Fn(&mut Tape<f64>, Var, Var, Var) -> autodiff::Result<Var>,
+{
+    fn counts(&self) -> PassCounts {
+        self.pass_counts()
+    }
+    fn reset(&self) {
+        self.reset_pass_counts()
+    }
+}
+
+impl Counted for MlpDynamics<f64> {
+    fn counts(&self) -> PassCounts {
+        self.pass_counts()
+    }
+    fn reset(&self) {
+        self.reset_pass_counts()
+    }
+}
+
+/// One row: builds the dynamics (so that the peak heap includes their working memory: tape
+/// pools or kept activations), warms them with a one-step gradient, then times one gradient.
+fn row<D: Counted>(
+    label: &str,
+    base: usize,
+    f: &D,
+    n: usize,
+    theta: &[f64],
+    z0: &[f64],
+    gm: GradMethod,
+) {
+    let rk4 = ExplicitRk::new(&tableau::RK4);
+    let opts = Options::default().fixed_step(0.01);
+    let ts = [0.0, n as f64 * 0.01];
+    let mut dl = vec![0.0; 2 * BATCH * DIM];
+    dl[BATCH * DIM..].fill(1.0);
+    let warm = odeint(f, z0, theta, &[0.0, 0.01], rk4.clone(), &opts, gm).unwrap();
+    let _ = warm.backward(&dl).unwrap();
+    drop(warm);
+    let gemm_before = gemm_rate();
+    f.reset();
+    PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
+    let start = Instant::now();
+    let traj = odeint(f, z0, theta, &ts, rk4, &opts, gm).unwrap();
+    let g = traj.backward(&dl).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    drop(traj);
+    let peak = (PEAK.load(Ordering::Relaxed) - base) as f64 / (1024.0 * 1024.0);
+    let gemm_after = gemm_rate();
+    let gemm = 0.5 * (gemm_before + gemm_after);
+    let s = g.stats;
+    // Every forward pass computed (evaluations, and the forward halves of the products that
+    // found none kept) plus the two backward products of every VJP.
+    let flop = f.counts().computed as f64 * EVAL_FLOP + s.backward.vjps as f64 * 2.0 * EVAL_FLOP;
+    let rate = flop / secs / 1e9;
+    println!(
+        "| {n} | {label} | {peak:.2} | {secs:.2} | {rate:.2} | {gemm_before:.1} / {gemm_after:.1} | {:.0}% | {} | {} | {} |",
+        100.0 * rate / gemm,
+        s.forward.nfe,
+        s.backward.nfe,
+        s.backward.vjps
+    );
+}
+
 fn main() {
     let steps: Vec<usize> = std::env::var("ADJOINT_BENCH_STEPS")
         .ok()
@@ -107,20 +200,26 @@ fn main() {
     let only: Option<Vec<String>> = std::env::var("ADJOINT_BENCH_METHODS")
         .ok()
         .map(|s| s.split(',').map(|v| v.trim().to_string()).collect());
-    let f = TapeDynamics::new(BATCH, DIM, P, mlp);
+    let kinds: Vec<Kind> = match std::env::var("ADJOINT_BENCH_DYNAMICS").as_deref() {
+        Ok("tape") => vec![Kind::Tape],
+        Ok("nn-layers") => vec![Kind::Hand],
+        _ => vec![Kind::Tape, Kind::Hand],
+    };
     let theta: Vec<f64> = (0..P)
         .map(|i| ((i as f64 * 0.618).fract() - 0.5) * 2.0 / (HIDDEN as f64).sqrt())
         .collect();
     let z0: Vec<f64> = (0..BATCH * DIM)
         .map(|i| (i as f64 * 0.377).fract() - 0.5)
         .collect();
+    // faer reserves a per-thread packing workspace at its first product (about 65 MiB on the
+    // development machine, sized from the cache sizes; of it only the pages the packing
+    // touches become resident: 0.44 MiB of RSS for these shapes). It is made here, before any
+    // row's baseline, so that it is not counted against whichever row comes first.
+    let _ = gemm_rate();
     println!("MLP {DIM}→{HIDDEN}→{DIM}, batch {BATCH}, f64, RK4 dt = 0.01, one thread");
-    println!("| steps | method | peak heap (MiB) | seconds | GFLOP/s | gemm GFLOP/s (before / after) | % of gemm | fwd NFE | bwd evals | bwd VJPs |");
+    println!("| steps | dynamics: method | peak heap incl. the dynamics' memory (MiB) | seconds | GFLOP/s | gemm GFLOP/s (before / after) | % of gemm | fwd NFE | bwd evals | bwd VJPs |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let rk4 = ExplicitRk::new(&tableau::RK4);
-    let opts = Options::default().fixed_step(0.01);
     for &n in &steps {
-        let ts = [0.0, n as f64 * 0.01];
         let c = (n as f64).sqrt().round() as usize;
         let mut methods = vec![
             ("Adjoint".to_string(), GradMethod::adjoint()),
@@ -132,34 +231,31 @@ fn main() {
         if let Some(only) = &only {
             methods.retain(|(name, _)| only.iter().any(|o| name.starts_with(o.as_str())));
         }
-        for (name, gm) in methods {
-            let mut dl = vec![0.0; 2 * BATCH * DIM];
-            dl[BATCH * DIM..].fill(1.0);
-            let warm = odeint(&f, &z0, &theta, &[0.0, 0.01], rk4.clone(), &opts, gm).unwrap();
-            let _ = warm.backward(&dl).unwrap();
-            drop(warm);
-            let gemm_before = gemm_rate();
-            let base = CURRENT.load(Ordering::Relaxed);
-            PEAK.store(base, Ordering::Relaxed);
-            let start = Instant::now();
-            let traj = odeint(&f, &z0, &theta, &ts, rk4.clone(), &opts, gm).unwrap();
-            let g = traj.backward(&dl).unwrap();
-            let secs = start.elapsed().as_secs_f64();
-            drop(traj);
-            let peak = (PEAK.load(Ordering::Relaxed) - base) as f64 / (1024.0 * 1024.0);
-            let gemm_after = gemm_rate();
-            let gemm = 0.5 * (gemm_before + gemm_after);
-            let s = g.stats;
-            let flop = (s.forward.nfe + s.backward.nfe) as f64 * EVAL_FLOP
-                + s.backward.vjps as f64 * VJP_FLOP;
-            let rate = flop / secs / 1e9;
-            println!(
-                "| {n} | {name} | {peak:.2} | {secs:.2} | {rate:.2} | {gemm_before:.1} / {gemm_after:.1} | {:.0}% | {} | {} | {} |",
-                100.0 * rate / gemm,
-                s.forward.nfe,
-                s.backward.nfe,
-                s.backward.vjps
-            );
+        for &kind in &kinds {
+            for (name, gm) in &methods {
+                let label = format!("{}: {name}", kind.label());
+                let base = CURRENT.load(Ordering::Relaxed);
+                match kind {
+                    Kind::Tape => {
+                        let f = TapeDynamics::new(BATCH, DIM, P, mlp);
+                        row(&label, base, &f, n, &theta, &z0, *gm);
+                    }
+                    Kind::Hand => {
+                        let cfg = MlpConfig::new(&[DIM, HIDDEN, DIM], Activation::Tanh);
+                        let mut layout = ParamLayout::new();
+                        let net = cfg.build(&mut layout, "f").unwrap();
+                        assert_eq!(layout.len(), P);
+                        // The replay of Direct and Checkpointed evaluates a step's stages and
+                        // then takes their products in reverse: with the four RK4 stages kept,
+                        // no product repeats its forward pass.
+                        let keep = if name == "Adjoint" { 1 } else { 4 };
+                        let f = MlpDynamics::new(net, layout, BATCH)
+                            .unwrap()
+                            .with_memory(keep);
+                        row(&label, base, &f, n, &theta, &z0, *gm);
+                    }
+                }
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The adjoint method (paper, Algorithm 1, with several observation times): a backward solve
 //! of the augmented system `s = [z, a, a_θ, a_t]`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use ode_solvers::{Integrator, Options, Real, SaveAt, Stepper, Tolerance, WarmStart};
 
@@ -38,20 +38,21 @@ where
     let p = theta.len();
     let len = 2 * n + p + 1;
     let vjps = Cell::new(0usize);
+    // The product is linear in its cotangent and negation is exact, so the product with `-a`
+    // is bit for bit the negated product with `a`: negating the `n` entries of `a` replaces
+    // negating the `n + p + 1` entries of the result.
+    let neg_a = RefCell::new(vec![T::zero(); n]);
     let sys = |t: f64, s: &[T], ds: &mut [T]| {
         let (z, rest) = s.split_at(n);
         let a = &rest[..n];
         let (dz, rest) = ds.split_at_mut(n);
         let (da, rest) = rest.split_at_mut(n);
         let (dth, dt) = rest.split_at_mut(p);
-        let at = dynamics.vjp(t, z, theta, a, dz, da, dth);
-        for v in da.iter_mut() {
-            *v = -*v;
+        let mut neg_a = neg_a.borrow_mut();
+        for (m, &v) in neg_a.iter_mut().zip(a) {
+            *m = -v;
         }
-        for v in dth.iter_mut() {
-            *v = -*v;
-        }
-        dt[0] = -at;
+        dt[0] = dynamics.vjp(t, z, theta, &neg_a, dz, da, dth);
         vjps.set(vjps.get() + 1);
     };
 

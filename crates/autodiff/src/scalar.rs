@@ -30,7 +30,9 @@ pub trait Scalar:
     ///
     /// The implementations for `f32` and `f64` call faer's matrix product on one thread, which
     /// keeps its packing buffers in a per-thread cache: once warm, a call allocates nothing.
-    /// Use [`crate::gemm`] rather than calling this directly.
+    /// For matrices use [`crate::gemm`], which also takes a direct loop when a dimension is
+    /// 5 or less; this is the entry for callers with their own column-major buffers (the
+    /// hand-written MLP kernels of `nn-layers`).
     #[allow(clippy::too_many_arguments)]
     fn gemm_slices(
         c: &mut [Self],

@@ -129,6 +129,18 @@ fn comb_cols<T: Scalar, const FMA: bool>(
     }
 }
 
+/// Whether a product goes to the blocked gemm ([`Scalar::gemm_slices`], faer) rather than the
+/// register-blocked loops below: when the batch and both widths exceed 5. The loops are made
+/// for a layer with a width of 2 or so (the spiral network, 2 → 50 → 2, stays on them); with
+/// every dimension at least 6 the gemm was faster at every shape measured on the development
+/// machine (the forward product, its transpose and the weight gradient together: 6³ 0.42 µs
+/// against 0.79, batch 20 with 6 → 50 3.5 against 4.4, batch 20 with 50 → 50 12.8 against
+/// 32.3, 32³ 8.4 against 16.7).
+#[inline(always)]
+fn use_gemm(b: usize, din: usize, dout: usize) -> bool {
+    b.min(din).min(dout) > 5
+}
+
 /// The affine layer `out = x W + bias` on a batch of `b`: `x` is `b × din`, `W` is stored
 /// `din × dout` with `w[k + j·din]` the weight from input `k` to output `j`, `out` is
 /// `b × dout`.
@@ -143,6 +155,21 @@ pub(crate) fn affine<T: Scalar, const FMA: bool>(
     out: &mut [T],
 ) {
     let x = &x[..b * din];
+    if use_gemm(b, din, dout) {
+        // Column-major throughout: `out (b × dout) = bias + x (b × din) · W (din × dout)`.
+        let out = &mut out[..b * dout];
+        let beta = match bias {
+            Some(bias) => {
+                for (col, &v) in out.chunks_exact_mut(b).zip(bias) {
+                    col.fill(v);
+                }
+                T::one()
+            }
+            None => T::zero(),
+        };
+        T::gemm_slices(out, b, dout, din, x, false, &w[..din * dout], false, beta);
+        return;
+    }
     for j in 0..dout {
         let init = bias.map_or(T::zero(), |v| v[j]);
         comb_cols::<T, FMA>(
@@ -169,6 +196,22 @@ pub(crate) fn affine_t<T: Scalar, const FMA: bool>(
     out: &mut [T],
 ) {
     let delta = &delta[..b * dout];
+    if use_gemm(b, din, dout) {
+        // `out (b × din) = δ (b × dout) · Wᵀ`, `W` stored `din × dout`.
+        let out = &mut out[..b * din];
+        T::gemm_slices(
+            out,
+            b,
+            din,
+            dout,
+            delta,
+            false,
+            &w[..din * dout],
+            true,
+            T::zero(),
+        );
+        return;
+    }
     for k in 0..din {
         comb_cols::<T, FMA>(
             T::zero(),
@@ -247,15 +290,44 @@ pub(crate) fn affine_grads<T: Scalar, const FMA: bool>(
     dw: &mut [T],
     dbias: Option<&mut [T]>,
 ) {
-    for j in 0..dout {
-        let dj = &delta[j * b..(j + 1) * b];
-        for k in 0..din {
-            dw[k + j * din] = dot::<T, FMA>(&x[k * b..(k + 1) * b], dj);
-        }
+    if use_gemm(b, din, dout) {
+        // `∂W (din × dout) = xᵀ δ`, `x` stored `b × din`.
+        let dw = &mut dw[..din * dout];
+        T::gemm_slices(
+            dw,
+            din,
+            dout,
+            b,
+            &x[..b * din],
+            true,
+            &delta[..b * dout],
+            false,
+            T::zero(),
+        );
+    } else {
+        affine_grads_loops::<T, FMA>(b, din, dout, x, delta, dw);
     }
     if let Some(db) = dbias {
         for j in 0..dout {
             db[j] = sum(&delta[j * b..(j + 1) * b]);
+        }
+    }
+}
+
+/// `∂W = xᵀ δ` by dot products (small sizes).
+#[inline(always)]
+fn affine_grads_loops<T: Scalar, const FMA: bool>(
+    b: usize,
+    din: usize,
+    dout: usize,
+    x: &[T],
+    delta: &[T],
+    dw: &mut [T],
+) {
+    for j in 0..dout {
+        let dj = &delta[j * b..(j + 1) * b];
+        for k in 0..din {
+            dw[k + j * din] = dot::<T, FMA>(&x[k * b..(k + 1) * b], dj);
         }
     }
 }

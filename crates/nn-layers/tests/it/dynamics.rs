@@ -70,6 +70,10 @@ fn hand_written_mlp_vjp_matches_fd_and_the_tape() {
         // The spiral training's batch, and one that leaves single rows after the blocks.
         (vec![2, 50, 2], Activation::Tanh, Activation::Cube, 20),
         (vec![3, 7, 3], Activation::Sigmoid, Activation::Identity, 13),
+        // Every dimension above 5: the products go to the gemm (both layers here, the middle
+        // one only in the second).
+        (vec![8, 24, 8], Activation::Tanh, Activation::Identity, 7),
+        (vec![2, 16, 16, 2], Activation::Tanh, Activation::Cube, 8),
     ] {
         let cfg = MlpConfig::new(&widths, act).with_input_activation(inp);
         let mut layout = ParamLayout::new();
