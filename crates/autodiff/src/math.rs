@@ -7,7 +7,9 @@
 //! range reduction, a degree-13 Taylor polynomial on `|r| ≤ ln2/2` in Estrin's scheme,
 //! exponent assembled from bits), accurate to a few ulp (tested against libm over a wide
 //! range). [`tanh_slice`] runs a copy compiled for AVX2 and FMA where the processor has them
-//! (about 2 ns per element against 8 for the baseline loop on the 2-core development machine).
+//! (about 2 ns per element against 8 for the baseline loop on the 2-core development machine;
+//! 32,768 elements, interleaved runs: 1.98–2.10 ns since the NaN test, the clamp and the small-
+//! argument path became one `min` and an or-ed sign bit, against 2.31–2.49 before).
 
 use crate::Scalar;
 
@@ -104,23 +106,23 @@ pub fn exp(x: f64) -> f64 {
 #[inline(always)]
 fn tanh_impl<const FMA: bool>(x: f64) -> f64 {
     // tanh(x) = sign(x) · m / (m + 2) with m = expm1(2|x|); |x| > 19.1 gives ±1 in f64.
-    let a = x.abs().min(20.0);
+    // Written so that every lane takes one path with as few operations as possible: the
+    // comparison form of the clamp is one `min` instruction that passes a NaN through (so NaN
+    // needs no test of its own), and the sign is or-ed in (`m / (m + 2)` is never negative).
+    let ax = x.abs();
+    let a = if 20.0 < ax { 20.0 } else { ax };
     let (n, r) = reduce::<FMA>(2.0 * a);
     let p = expm1_small::<FMA>(r);
-    // expm1(y) = 2^n (1 + p) - 1, for n = 0 it is p itself (no cancellation).
-    let m = if n == 0.0 {
-        p
-    } else {
-        let s = pow2(n);
-        madd::<FMA>(s, p, s - 1.0)
-    };
-    let t = (m / (m + 2.0)).copysign(x);
-    if x.is_nan() {
-        x
-    } else {
-        t
-    }
+    // expm1(y) = 2^n (1 + p) - 1 = 2^n p + (2^n - 1); for n = 0 this is 1 · p + 0 = p exactly
+    // (no cancellation), so small arguments need no path of their own.
+    let s = pow2(n);
+    let m = madd::<FMA>(s, p, s - 1.0);
+    let t = m / (m + 2.0);
+    f64::from_bits(t.to_bits() | (x.to_bits() & SIGN_BIT))
 }
+
+/// The sign bit of an f64.
+const SIGN_BIT: u64 = 1 << 63;
 
 /// `tanh(x)`, accurate to a few ulp; branch-free, so loops over slices vectorise. Portable:
 /// the same bits on every processor. Hot loops should call [`tanh_slice`], which is faster
