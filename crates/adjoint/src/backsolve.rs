@@ -57,22 +57,27 @@ where
     };
 
     // Tolerances: z and a under error control; a_θ and a_t too unless the seminorm is asked
-    // for (weight +∞: atol = ∞ with rtol = 0, so that ∞·0 never appears).
-    let mut rtol = vec![ao.rtol; len];
-    let mut atol = vec![ao.atol; len];
-    if ao.seminorm {
+    // for (weight +∞: atol = ∞ with rtol = 0, so that ∞·0 never appears). Fixed steps control
+    // no error, so they need no per-component vectors.
+    let fixed = ao.fixed_step.or(traj.fixed_step);
+    let (rtol, atol) = if ao.seminorm && fixed.is_none() {
+        let mut rtol = vec![ao.rtol; len];
+        let mut atol = vec![ao.atol; len];
         for i in 2 * n..len {
             rtol[i] = 0.0;
             atol[i] = f64::INFINITY;
         }
-    }
+        (Tolerance::PerComponent(rtol), Tolerance::PerComponent(atol))
+    } else {
+        (Tolerance::Scalar(ao.rtol), Tolerance::Scalar(ao.atol))
+    };
     let mut opts = Options::default()
-        .rtol(Tolerance::PerComponent(rtol))
-        .atol(Tolerance::PerComponent(atol))
+        .rtol(rtol)
+        .atol(atol)
         .max_steps(ao.max_steps)
         .save_at(SaveAt::Final)
         .warm_start(WarmStart::KeepStep);
-    if let Some(dt) = ao.fixed_step.or(traj.fixed_step) {
+    if let Some(dt) = fixed {
         opts = opts.fixed_step(dt);
     }
 

@@ -194,9 +194,10 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 v.clear();
                 v.resize(n, T::zero());
             }
+            // Sized by the solves that interpolate (`dense_buffer`), not here: a solve that
+            // only wants its final state (the adjoint's backward pass, whose state holds every
+            // parameter) need not carry the interpolant's vectors.
             self.dense.clear();
-            self.dense
-                .resize(self.method.dense_vectors() * n, T::zero());
             self.dim = n;
         }
     }
@@ -242,6 +243,10 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         let result = self.validate(sys, t0, t1, y0, opts, events).and_then(|()| {
             let start = self.start_kind(ended, t0, t1, y0, opts);
             self.buffers(n);
+            if !events.is_empty() || opts.dense || matches!(opts.save_at, SaveAt::Times(_)) {
+                self.dense
+                    .resize(self.method.dense_vectors() * n, T::zero());
+            }
             self.y.copy_from_slice(y0);
             if let SaveAt::Times(ts) = &opts.save_at {
                 run.out_t.reserve_exact(ts.len());
