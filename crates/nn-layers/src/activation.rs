@@ -81,6 +81,15 @@ impl Activation {
         }
     }
 
+    /// Whether [`Activation::deriv`] reads its input `x` (otherwise the output `y` is enough,
+    /// and a forward pass need not keep the pre-activation).
+    pub fn deriv_needs_input(self) -> bool {
+        !matches!(
+            self,
+            Activation::Identity | Activation::Tanh | Activation::Sigmoid
+        )
+    }
+
     /// The derivative at `x`, given also `y = eval(x)` (cheaper for tanh and sigmoid).
     #[inline]
     pub fn deriv<T: Scalar>(self, x: T, y: T) -> T {

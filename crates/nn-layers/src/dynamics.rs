@@ -254,8 +254,21 @@ struct Activations<T> {
     valid: bool,
     /// `h[0]` is the mapped input; `h[l]` the output of layer `l` (after its activation).
     h: Vec<Vec<T>>,
-    /// `pre[l]` the pre-activation of layer `l + 1`.
+    /// `pre[l]` the pre-activation of layer `l + 1`, kept only when the derivative of its
+    /// activation reads it ([`Activation::deriv_needs_input`]); empty otherwise (the
+    /// backward pass then passes the output in its place, which such a derivative ignores).
     pre: Vec<Vec<T>>,
+}
+
+impl<T> Activations<T> {
+    /// The pre-activation of layer `l + 1` if kept, else its output (see [`Activations::pre`]).
+    fn pre_or_out(&self, l: usize) -> &[T] {
+        if self.pre[l].is_empty() {
+            &self.h[l + 1]
+        } else {
+            &self.pre[l]
+        }
+    }
 }
 
 /// Buffers of the hand-written MLP pass: the activations of the last few forward passes
@@ -345,7 +358,8 @@ impl<T: Scalar + Real> MlpScratch<T> {
 }
 
 /// A time-independent [`Mlp`] as ODE dynamics, with a hand-written vector–Jacobian product
-/// (no tape): forward keeps every layer's pre-activation; backward is
+/// (no tape): forward keeps every layer's output (and its pre-activation where the
+/// activation's derivative reads it); backward is
 /// `δ_L = a ∘ σ_L'(p_L)`, `∂W_l = h_{l-1}ᵀ δ_l`, `∂b_l = Σ_rows δ_l`,
 /// `δ_{l-1} = (δ_l W_lᵀ) ∘ σ'(p_{l-1})`, and `aᵀ∂f/∂z = (δ_1 W_1ᵀ) ∘ σ_in'(z)`.
 /// `aᵀ∂f/∂t = 0`. Warm calls allocate nothing.
@@ -427,9 +441,24 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         let covers_theta = used == layout.len();
         let widths = &mlp.config().widths;
         let h = widths.iter().map(|&w| vec![T::zero(); w * batch]).collect();
+        let nl = widths.len() - 1;
+        let cfg = mlp.config();
         let pre = widths[1..]
             .iter()
-            .map(|&w| vec![T::zero(); w * batch])
+            .enumerate()
+            .map(|(l, &w)| {
+                let act = if l + 1 == nl {
+                    cfg.final_activation
+                } else {
+                    cfg.activation
+                };
+                let len = if act.deriv_needs_input() {
+                    w * batch
+                } else {
+                    0
+                };
+                vec![T::zero(); len]
+            })
             .collect();
         let wmax = widths.iter().copied().max().unwrap_or(0) * batch;
         let in_len = widths[0] * batch;
@@ -461,7 +490,9 @@ impl<T: Scalar + Real> MlpDynamics<T> {
     /// Keeps the activations of the last `passes` forward passes (at least 1) instead of only
     /// the last, so that evaluations and vector–Jacobian products at any of those states skip
     /// their forward pass. Memory: up to `passes` times the activations of one pass (`batch ×`
-    /// the sum of the widths, twice), allocated as passes are made. With `Direct` or
+    /// the sum of the widths, plus the input width for the state and the widths of the layers
+    /// whose activation's derivative reads its input: none for `Tanh`, `Sigmoid` and
+    /// `Identity`), allocated as passes are made. With `Direct` or
     /// `Checkpointed` gradients use at least the number of stages of the solver's method (6 for
     /// Dopri5 and Tsit5, 12 for Dop853), better the number of evaluations of a forward solve;
     /// the adjoint method gains nothing from it.
@@ -499,7 +530,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         &self.layout
     }
 
-    /// The forward pass: every layer's pre-activation and output into `s`.
+    /// The forward pass: every layer's output (and the pre-activations kept) into `s`.
     #[inline(always)]
     fn forward_impl<const FMA: bool>(&self, s: &mut Activations<T>, z: &[T], theta: &[T]) {
         let b = self.batch;
@@ -510,14 +541,20 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             let (hs, hn) = s.h.split_at_mut(l + 1);
             let w = &theta[wo..wo + din * dout];
             let bias = bo.map(|o| &theta[o..o + dout]);
-            let pre = &mut s.pre[l];
-            kernels::affine::<T, FMA>(b, din, dout, w, bias, &hs[l], pre);
             let act = if l == last {
                 cfg.final_activation
             } else {
                 cfg.activation
             };
-            kernels::act(act, pre, &mut hn[0]);
+            let pre = &mut s.pre[l];
+            if pre.is_empty() {
+                // The derivative needs only the output: the activation runs in place.
+                kernels::affine::<T, FMA>(b, din, dout, w, bias, &hs[l], &mut hn[0]);
+                kernels::act_in_place(act, &mut hn[0]);
+            } else {
+                kernels::affine::<T, FMA>(b, din, dout, w, bias, &hs[l], pre);
+                kernels::act(act, pre, &mut hn[0]);
+            }
         }
     }
 
@@ -545,7 +582,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         let dout_last = self.shapes[nl - 1].1 * b;
         kernels::deriv_times(
             cfg.final_activation,
-            &s.pre[nl - 1],
+            s.pre_or_out(nl - 1),
             &s.h[nl],
             a,
             &mut d0[..dout_last],
@@ -573,7 +610,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             if l > 0 {
                 let dp = &mut d1[..din * b];
                 kernels::affine_t::<T, FMA>(b, din, dout, w, delta, dp);
-                kernels::mul_deriv(cfg.activation, &s.pre[l - 1], &s.h[l], dp);
+                kernels::mul_deriv(cfg.activation, s.pre_or_out(l - 1), &s.h[l], dp);
                 std::mem::swap(d0, d1);
             } else {
                 let dp = &mut d1[..din * b];

@@ -354,6 +354,20 @@ pub(crate) fn act<T: Scalar>(a: Activation, x: &[T], out: &mut [T]) {
     }
 }
 
+/// `x = act(x)` elementwise, as [`act`].
+#[inline(always)]
+pub(crate) fn act_in_place<T: Scalar>(a: Activation, x: &mut [T]) {
+    match a {
+        Activation::Identity => {}
+        Activation::Tanh => autodiff::math::tanh_in_place(x),
+        a => {
+            for v in x.iter_mut() {
+                *v = a.eval(*v);
+            }
+        }
+    }
+}
+
 /// `d[i] *= act'(x[i])` given `y = act(x)`.
 #[inline(always)]
 pub(crate) fn mul_deriv<T: Scalar>(a: Activation, x: &[T], y: &[T], d: &mut [T]) {
