@@ -13,8 +13,9 @@
 //! `ADJOINT_BENCH_STEPS=100,400` for a shorter run (the full run takes many minutes: the
 //! configuration is bound by matrix products). `ADJOINT_BENCH_METHODS=Adjoint,Checkpointed`
 //! keeps only the methods whose names start with one of the given prefixes;
-//! `ADJOINT_BENCH_DYNAMICS=tape` or `nn-layers` only one kind of dynamics. Output: a markdown
-//! table on stdout.
+//! `ADJOINT_BENCH_DYNAMICS=tape` or `nn-layers` only one kind of dynamics;
+//! `ADJOINT_BENCH_REPS=3` times each gradient three times (median and fastest reported; the
+//! peak heap and the counts are the first's). Output: a markdown table on stdout.
 //!
 //! ```text
 //! cargo bench -p benches --bench adjoint
@@ -149,12 +150,15 @@ impl Counted for MlpDynamics<f64> {
 }
 
 /// One row: builds the dynamics (so that the peak heap includes their working memory: tape
-/// pools or kept activations), warms them with a one-step gradient, then times one gradient.
+/// pools or kept activations), warms them with a one-step gradient, then times `reps`
+/// gradients.
+#[allow(clippy::too_many_arguments)]
 fn row<D: Counted>(
     label: &str,
     base: usize,
     f: &D,
     n: usize,
+    reps: usize,
     theta: &[f64],
     z0: &[f64],
     gm: GradMethod,
@@ -168,23 +172,34 @@ fn row<D: Counted>(
     let _ = warm.backward(&dl).unwrap();
     drop(warm);
     let gemm_before = gemm_rate();
-    f.reset();
-    PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
-    let start = Instant::now();
-    let traj = odeint(f, z0, theta, &ts, rk4, &opts, gm).unwrap();
-    let g = traj.backward(&dl).unwrap();
-    let secs = start.elapsed().as_secs_f64();
-    drop(traj);
-    let peak = (PEAK.load(Ordering::Relaxed) - base) as f64 / (1024.0 * 1024.0);
+    let mut times = Vec::with_capacity(reps);
+    let mut peak = 0.0;
+    let mut stats = None;
+    for rep in 0..reps {
+        f.reset();
+        PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
+        let start = Instant::now();
+        let traj = odeint(f, z0, theta, &ts, rk4.clone(), &opts, gm).unwrap();
+        let g = traj.backward(&dl).unwrap();
+        times.push(start.elapsed().as_secs_f64());
+        drop(traj);
+        if rep == 0 {
+            peak = (PEAK.load(Ordering::Relaxed) - base) as f64 / (1024.0 * 1024.0);
+            stats = Some((g.stats, f.counts()));
+        }
+    }
     let gemm_after = gemm_rate();
+    times.sort_by(f64::total_cmp);
+    let secs = times[times.len() / 2];
+    let fastest = times[0];
+    let (s, counts) = stats.expect("at least one repetition");
     let gemm = 0.5 * (gemm_before + gemm_after);
-    let s = g.stats;
     // Every forward pass computed (evaluations, and the forward halves of the products that
     // found none kept) plus the two backward products of every VJP.
-    let flop = f.counts().computed as f64 * EVAL_FLOP + s.backward.vjps as f64 * 2.0 * EVAL_FLOP;
+    let flop = counts.computed as f64 * EVAL_FLOP + s.backward.vjps as f64 * 2.0 * EVAL_FLOP;
     let rate = flop / secs / 1e9;
     println!(
-        "| {n} | {label} | {peak:.2} | {secs:.2} | {rate:.2} | {gemm_before:.1} / {gemm_after:.1} | {:.0}% | {} | {} | {} |",
+        "| {n} | {label} | {peak:.2} | {secs:.2} | {fastest:.2} | {rate:.2} | {gemm_before:.1} / {gemm_after:.1} | {:.0}% | {} | {} | {} |",
         100.0 * rate / gemm,
         s.forward.nfe,
         s.backward.nfe,
@@ -200,6 +215,11 @@ fn main() {
     let only: Option<Vec<String>> = std::env::var("ADJOINT_BENCH_METHODS")
         .ok()
         .map(|s| s.split(',').map(|v| v.trim().to_string()).collect());
+    let reps: usize = std::env::var("ADJOINT_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let kinds: Vec<Kind> = match std::env::var("ADJOINT_BENCH_DYNAMICS").as_deref() {
         Ok("tape") => vec![Kind::Tape],
         Ok("nn-layers") => vec![Kind::Hand],
@@ -217,8 +237,8 @@ fn main() {
     // row's baseline, so that it is not counted against whichever row comes first.
     let _ = gemm_rate();
     println!("MLP {DIM}→{HIDDEN}→{DIM}, batch {BATCH}, f64, RK4 dt = 0.01, one thread");
-    println!("| steps | dynamics: method | peak heap incl. the dynamics' memory (MiB) | seconds | GFLOP/s | gemm GFLOP/s (before / after) | % of gemm | fwd NFE | bwd evals | bwd VJPs |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| steps | dynamics: method | peak heap incl. the dynamics' memory (MiB) | seconds (median) | seconds (fastest) | GFLOP/s (median) | gemm GFLOP/s (before / after) | % of gemm | fwd NFE | bwd evals | bwd VJPs |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &steps {
         let c = (n as f64).sqrt().round() as usize;
         let mut methods = vec![
@@ -238,7 +258,7 @@ fn main() {
                 match kind {
                     Kind::Tape => {
                         let f = TapeDynamics::new(BATCH, DIM, P, mlp);
-                        row(&label, base, &f, n, &theta, &z0, *gm);
+                        row(&label, base, &f, n, reps, &theta, &z0, *gm);
                     }
                     Kind::Hand => {
                         let cfg = MlpConfig::new(&[DIM, HIDDEN, DIM], Activation::Tanh);
@@ -252,7 +272,7 @@ fn main() {
                         let f = MlpDynamics::new(net, layout, BATCH)
                             .unwrap()
                             .with_memory(keep);
-                        row(&label, base, &f, n, &theta, &z0, *gm);
+                        row(&label, base, &f, n, reps, &theta, &z0, *gm);
                     }
                 }
             }
