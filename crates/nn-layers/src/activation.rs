@@ -126,3 +126,43 @@ fn sigmoid<T: Scalar>(x: T) -> T {
         e / (T::one() + e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where `deriv_needs_input` says no, the derivative must be a function of the output
+    /// alone: the same `y` with another `x` gives the same value.
+    #[test]
+    fn derivatives_said_not_to_read_the_input_do_not() {
+        let all = [
+            Activation::Identity,
+            Activation::Tanh,
+            Activation::Relu,
+            Activation::Sigmoid,
+            Activation::Softplus,
+            Activation::Elu(0.7),
+            Activation::Cube,
+        ];
+        let xs = [-2.5f64, -0.3, 0.0, 0.4, 1.7];
+        for a in all {
+            let mut reads_x = false;
+            for &x in &xs {
+                let y = a.eval(x);
+                for &other in &xs {
+                    if a.deriv(x, y) != a.deriv(other, y) {
+                        reads_x = true;
+                    }
+                }
+            }
+            if !a.deriv_needs_input() {
+                assert!(!reads_x, "{a:?}: deriv reads x");
+            }
+            // And the ones said to read it really do (else the pre-activation is kept for
+            // nothing).
+            if a.deriv_needs_input() {
+                assert!(reads_x, "{a:?}: deriv does not read x");
+            }
+        }
+    }
+}
