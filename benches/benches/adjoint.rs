@@ -14,6 +14,8 @@
 //! configuration is bound by matrix products). `ADJOINT_BENCH_METHODS=Adjoint,Checkpointed`
 //! keeps only the methods whose names start with one of the given prefixes;
 //! `ADJOINT_BENCH_DYNAMICS=tape` or `nn-layers` only one kind of dynamics;
+//! `ADJOINT_BENCH_TAPE_KEEP=4` gives the tape's `Direct` and `Checkpointed` rows
+//! `TapeDynamics::with_memory(4)` (default 0: no kept tapes; the nn-layers rows always keep 4);
 //! `ADJOINT_BENCH_REPS=3` times each gradient three times (median and fastest reported; the
 //! peak heap and the counts are the first's). Output: a markdown table on stdout.
 //!
@@ -257,7 +259,12 @@ fn main() {
                 let base = CURRENT.load(Ordering::Relaxed);
                 match kind {
                     Kind::Tape => {
-                        let f = TapeDynamics::new(BATCH, DIM, P, mlp);
+                        let keep = std::env::var("ADJOINT_BENCH_TAPE_KEEP")
+                            .ok()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        let keep = if name == "Adjoint" { 0 } else { keep };
+                        let f = TapeDynamics::new(BATCH, DIM, P, mlp).with_memory(keep);
                         row(&label, base, &f, n, reps, &theta, &z0, *gm);
                     }
                     Kind::Hand => {
