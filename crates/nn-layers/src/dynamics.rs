@@ -30,6 +30,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use adjoint::memo::{same_bits, state_hash, PassCounts};
 use adjoint::Dynamics;
+use autodiff::math::{simd_level, SimdLevel};
 use autodiff::{Scalar, Tape};
 use ode_solvers::Real;
 
@@ -639,13 +640,23 @@ impl<T: Scalar + Real> MlpDynamics<T> {
     }
 
     fn forward(&self, s: &mut Activations<T>, z: &[T], theta: &[T]) {
-        #[cfg(target_arch = "x86_64")]
-        if autodiff::math::fused() {
-            // SAFETY: the processor has AVX2 and FMA (checked by `fused`).
-            unsafe { self.forward_fma(s, z, theta) };
-            return;
+        match simd_level() {
+            // SAFETY: the processor has the level's features (checked by `simd_level`).
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx512 => unsafe { self.forward_avx512(s, z, theta) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx2Fma => unsafe { self.forward_fma(s, z, theta) },
+            _ => self.forward_impl::<false>(s, z, theta),
         }
-        self.forward_impl::<false>(s, z, theta)
+    }
+
+    /// [`MlpDynamics::forward_impl`] compiled for AVX-512: eight lanes, the same operations as
+    /// [`MlpDynamics::forward_fma`] and so the same bits.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    fn forward_avx512(&self, s: &mut Activations<T>, z: &[T], theta: &[T]) {
+        self.forward_impl::<true>(s, z, theta)
     }
 
     /// [`MlpDynamics::forward_impl`] compiled for AVX2 and FMA: four f64 lanes instead of two,
@@ -669,13 +680,36 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         a_z: &mut [T],
         a_theta: &mut [T],
     ) {
-        #[cfg(target_arch = "x86_64")]
-        if autodiff::math::fused() {
-            // SAFETY: the processor has AVX2 and FMA (checked by `fused`).
-            unsafe { self.vjp_fma(s, d0, d1, z, theta, a, f, a_z, a_theta) };
-            return;
+        match simd_level() {
+            // SAFETY: the processor has the level's features (checked by `simd_level`).
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx512 => unsafe {
+                self.vjp_avx512(s, d0, d1, z, theta, a, f, a_z, a_theta)
+            },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx2Fma => unsafe { self.vjp_fma(s, d0, d1, z, theta, a, f, a_z, a_theta) },
+            _ => self.vjp_impl::<false>(s, d0, d1, z, theta, a, f, a_z, a_theta),
         }
-        self.vjp_impl::<false>(s, d0, d1, z, theta, a, f, a_z, a_theta)
+    }
+
+    /// [`MlpDynamics::vjp_impl`] compiled for AVX-512, as [`MlpDynamics::forward_avx512`].
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    fn vjp_avx512(
+        &self,
+        s: &Activations<T>,
+        d0: &mut Vec<T>,
+        d1: &mut Vec<T>,
+        z: &[T],
+        theta: &[T],
+        a: &[T],
+        f: &mut [T],
+        a_z: &mut [T],
+        a_theta: &mut [T],
+    ) {
+        self.vjp_impl::<true>(s, d0, d1, z, theta, a, f, a_z, a_theta)
     }
 
     /// [`MlpDynamics::vjp_impl`] compiled for AVX2 and FMA, as [`MlpDynamics::forward_fma`].
@@ -784,5 +818,50 @@ mod tests {
         assert!(close(&fused.0, &plain.0), "f");
         assert!(close(&fused.1, &plain.1), "a_z");
         assert!(close(&fused.2, &plain.2), "a_theta");
+    }
+
+    #[test]
+    fn the_avx512_copy_gives_the_bits_of_the_avx2_copy() {
+        if simd_level() < SimdLevel::Avx512 {
+            eprintln!("skipped: no AVX-512 (or capped by NEURAL_ODE_SIMD)");
+            return;
+        }
+        // The spiral's network (register loops) and one whose products all go to the gemm.
+        for (dims, b) in [(vec![2, 50, 2], 13), (vec![8, 24, 8], 9)] {
+            let cfg =
+                MlpConfig::new(&dims, Activation::Tanh).with_input_activation(Activation::Cube);
+            let mut layout = ParamLayout::new();
+            let mlp = cfg.build(&mut layout, "f").unwrap();
+            let mut theta = vec![0.0f64; layout.len()];
+            init_params(&layout, &mut theta, 5).unwrap();
+            let n = dims[0] * b;
+            let f = MlpDynamics::new(mlp, layout, b).unwrap();
+            let z: Vec<f64> = (0..n).map(|i| (i as f64 * 0.61).sin() * 1.7).collect();
+            let a: Vec<f64> = (0..n).map(|i| (i as f64 * 0.29).cos()).collect();
+            let p = theta.len();
+            let run = |wide: bool| {
+                let (mut fz, mut az, mut ath) = (vec![0.0; n], vec![0.0; n], vec![0.0; p]);
+                let mut guard = f.scratch.borrow_mut();
+                let MlpScratch { slots, d0, d1, .. } = &mut *guard;
+                let slot = &mut slots[0];
+                // SAFETY: AVX-512 (and with it AVX2 and FMA) was detected above.
+                unsafe {
+                    if wide {
+                        f.forward_avx512(slot, &z, &theta);
+                        f.vjp_avx512(slot, d0, d1, &z, &theta, &a, &mut fz, &mut az, &mut ath);
+                    } else {
+                        f.forward_fma(slot, &z, &theta);
+                        f.vjp_fma(slot, d0, d1, &z, &theta, &a, &mut fz, &mut az, &mut ath);
+                    }
+                }
+                (fz, az, ath)
+            };
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let (w, n4) = (run(true), run(false));
+            assert!(w.2.iter().any(|&v| v != 0.0), "{dims:?}: a real gradient");
+            assert_eq!(bits(&w.0), bits(&n4.0), "{dims:?}: f");
+            assert_eq!(bits(&w.1), bits(&n4.1), "{dims:?}: a_z");
+            assert_eq!(bits(&w.2), bits(&n4.2), "{dims:?}: a_theta");
+        }
     }
 }
