@@ -84,6 +84,11 @@ impl<T: Real> Checkpoints<T> {
             return;
         }
         self.entries.push((self.interval, pos, self.global));
+        if self.states.capacity() == 0 {
+            // Room for the most states ever held (the budget and one before thinning) and the
+            // observed state `finish` puts in front, so that the store never grows by doubling.
+            self.states.reserve_exact((self.budget + 2) * self.dim);
+        }
         self.states.extend_from_slice(y);
         if self.entries.len() > self.budget {
             // Double the stride and keep the entries on it.
@@ -103,8 +108,29 @@ impl<T: Real> Checkpoints<T> {
     }
 
     /// Splits the record into intervals; each starts with its observed state.
-    pub(crate) fn finish(self, zs: &[T], ts: &[f64]) -> Vec<Interval<T>> {
+    pub(crate) fn finish(mut self, zs: &[T], ts: &[f64]) -> Vec<Interval<T>> {
         let n = self.dim;
+        if self.times.len() == 1 {
+            // One interval: its states are the record's own, with the observed one put in
+            // front in place (no second copy of the checkpoints is ever held).
+            let mut times = self.times.pop().expect("one interval");
+            let m = times.len() - 1;
+            times[m] = ts[1];
+            let kept = self.entries.iter().take_while(|e| e.1 < m).count();
+            let mut positions = Vec::with_capacity(kept + 1);
+            positions.push(0);
+            positions.extend(self.entries[..kept].iter().map(|e| e.1));
+            let mut states = std::mem::take(&mut self.states);
+            states.truncate(kept * n);
+            states.splice(0..0, zs[..n].iter().copied());
+            // Between half the budget and the budget are left: give the rest back.
+            states.shrink_to_fit();
+            return vec![Interval {
+                times,
+                positions,
+                states,
+            }];
+        }
         let mut out: Vec<Interval<T>> = self
             .times
             .into_iter()
@@ -337,11 +363,17 @@ impl<T: Real> Replay<T> {
 }
 
 /// The backward pass of `Direct` and `Checkpointed`.
+/// The backward sweep of `Direct` and `Checkpointed`. A segment (the steps from one stored
+/// state to the next) is recomputed from its start and its states kept for the replay; a
+/// segment of more than `seg_cap` states is first swept once to keep only every `√len`-th
+/// state, and then replayed piece by piece from those, so that no more than about
+/// `2·√len ≤ seg_cap` states are held at once, at the cost of a second forward sweep of it.
 pub(crate) fn backward<T, D, M, B>(
     traj: &Trajectory<'_, T, D, M, B>,
     intervals: &[Interval<T>],
     tab: &Tableau,
     dl_dz: &[T],
+    seg_cap: usize,
 ) -> Result<Gradients<T>>
 where
     T: Real,
@@ -359,6 +391,8 @@ where
     let mut dtheta = vec![T::zero(); p];
     let mut dts = vec![0.0; nt];
     let mut seg: Vec<T> = Vec::new();
+    let mut subs: Vec<T> = Vec::new();
+    let mut y0 = vec![T::zero(); n];
     let mut y1 = vec![T::zero(); n];
     let mut backward = PassStats::default();
     let mut segment_states = 0;
@@ -369,39 +403,72 @@ where
         let iv = &intervals[i - 1];
         let m = iv.times.len() - 1;
         let mut tbar_sum = 0.0;
-        for (r, &start) in iv.positions.iter().enumerate().rev() {
-            let end = iv.positions.get(r + 1).copied().unwrap_or(m);
-            let len = end - start;
-            segment_states = segment_states.max(len);
-            // Recompute the segment's states from its checkpoint.
-            seg.resize(len * n, T::zero());
-            seg[..n].copy_from_slice(&iv.states[r * n..(r + 1) * n]);
-            for k in start..end - 1 {
-                let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
-                let l = k - start;
-                let (done, rest) = seg.split_at_mut((l + 1) * n);
-                rp.step(dy, theta, t, h, &done[l * n..], &mut y1);
-                rest[..n].copy_from_slice(&y1);
-                backward.accepted += 1;
-            }
-            for k in (start..end).rev() {
-                let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
-                let l = k - start;
-                let (tbar, hbar) = rp.backprop(
-                    dy,
-                    theta,
-                    t,
-                    h,
-                    &seg[l * n..(l + 1) * n],
-                    &mut ybar,
-                    &mut dtheta,
-                );
-                tbar_sum += tbar;
-                if k == m - 1 {
-                    dts[i] += hbar;
-                    tbar_sum -= hbar;
+        for (r, &seg_start) in iv.positions.iter().enumerate().rev() {
+            let seg_end = iv.positions.get(r + 1).copied().unwrap_or(m);
+            let seg_len = seg_end - seg_start;
+            // Pieces of the segment replayed one at a time: the whole segment, or (when it is
+            // longer than `seg_cap`) pieces of `⌈√len⌉` steps whose first states one sweep
+            // keeps in `subs`.
+            let piece = if seg_len > seg_cap {
+                (seg_len as f64).sqrt().ceil() as usize
+            } else {
+                seg_len
+            };
+            let npieces = seg_len.div_ceil(piece);
+            if npieces > 1 {
+                subs.resize(npieces * n, T::zero());
+                subs[..n].copy_from_slice(&iv.states[r * n..(r + 1) * n]);
+                y0.copy_from_slice(&iv.states[r * n..(r + 1) * n]);
+                for k in seg_start..seg_start + (npieces - 1) * piece {
+                    let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
+                    rp.step(dy, theta, t, h, &y0, &mut y1);
+                    std::mem::swap(&mut y0, &mut y1);
+                    backward.accepted += 1;
+                    let l = k + 1 - seg_start;
+                    if l.is_multiple_of(piece) {
+                        subs[(l / piece) * n..(l / piece + 1) * n].copy_from_slice(&y0);
+                    }
                 }
-                backward.accepted += 1;
+            }
+            segment_states = segment_states.max(piece + if npieces > 1 { npieces } else { 0 });
+            for q in (0..npieces).rev() {
+                let start = seg_start + q * piece;
+                let end = (start + piece).min(seg_end);
+                let len = end - start;
+                // Recompute the piece's states from its first one.
+                seg.resize(len * n, T::zero());
+                if npieces > 1 {
+                    seg[..n].copy_from_slice(&subs[q * n..(q + 1) * n]);
+                } else {
+                    seg[..n].copy_from_slice(&iv.states[r * n..(r + 1) * n]);
+                }
+                for k in start..end - 1 {
+                    let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
+                    let l = k - start;
+                    let (done, rest) = seg.split_at_mut((l + 1) * n);
+                    rp.step(dy, theta, t, h, &done[l * n..], &mut y1);
+                    rest[..n].copy_from_slice(&y1);
+                    backward.accepted += 1;
+                }
+                for k in (start..end).rev() {
+                    let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
+                    let l = k - start;
+                    let (tbar, hbar) = rp.backprop(
+                        dy,
+                        theta,
+                        t,
+                        h,
+                        &seg[l * n..(l + 1) * n],
+                        &mut ybar,
+                        &mut dtheta,
+                    );
+                    tbar_sum += tbar;
+                    if k == m - 1 {
+                        dts[i] += hbar;
+                        tbar_sum -= hbar;
+                    }
+                    backward.accepted += 1;
+                }
             }
         }
         dts[i - 1] += tbar_sum;

@@ -449,7 +449,13 @@ where
         let mut g = match (&self.grad, &self.record) {
             (GradMethod::Adjoint(ao), _) => crate::backsolve::backsolve(self, ao, dl_dz)?,
             (_, Record::Steps(intervals, tab)) => {
-                crate::direct::backward(self, intervals, tab, dl_dz)?
+                // A checkpointed segment replay holds at most about as many states as there
+                // are checkpoints (with none, the whole interval: the observed states only).
+                let seg_cap = match self.grad {
+                    GradMethod::Checkpointed { checkpoints, .. } if checkpoints > 0 => checkpoints,
+                    _ => usize::MAX,
+                };
+                crate::direct::backward(self, intervals, tab, dl_dz, seg_cap)?
             }
             (_, Record::Observed) => unreachable!("Direct and Checkpointed record steps"),
         };

@@ -4,8 +4,9 @@
 //! At neural-ODE sizes (a batch of 20 through a 2 → 50 → 2 network) per-call overheads and
 //! passes over memory cost more than the flops, so every kernel makes one pass over its output
 //! and keeps a block of rows in registers while it runs over the terms. All are
-//! `#[inline(always)]`: each entry point that uses them (the plain one, and one compiled for
-//! AVX2 where the processor has it) gets its own vectorised copy.
+//! `#[inline(always)]`: each entry point that uses them (the plain one, and those compiled for
+//! AVX2 + FMA and for AVX-512, chosen by `autodiff::math::simd_level`) gets its own vectorised
+//! copy.
 //!
 //! The products add their terms in the order of the straightforward loops (bias first, then
 //! inputs in order), so results do not depend on the block sizes; only the dot products of the

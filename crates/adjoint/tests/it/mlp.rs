@@ -214,6 +214,48 @@ fn checkpointed_matches_direct() {
     }
 }
 
+/// Long segments: with few checkpoints over many fixed steps, a segment longer than the
+/// checkpoint count is replayed in pieces of ⌈√len⌉ steps from states kept by a first sweep.
+/// The gradients stay those of `Direct` to rounding and the replay holds far fewer states.
+#[test]
+fn long_checkpointed_segments_are_replayed_in_pieces() {
+    let theta = mlp_theta(4);
+    let ts = [0.0, 2.0, 2.37];
+    let w = pseudo_random(9, ts.len() * N);
+    // 40 + 8 fixed steps.
+    let opts = Options::default().fixed_step(0.05);
+    let m = ExplicitRk::new(&tableau::RK4);
+    let d = grads(m.clone(), &opts, GradMethod::direct(), &theta, &ts, &w);
+    for c in [0, 1, 2, 3, 5, 8, 40] {
+        let g = grads(
+            m.clone(),
+            &opts,
+            GradMethod::checkpointed(c),
+            &theta,
+            &ts,
+            &w,
+        );
+        assert!(rel_err(&g.dz0, &d.dz0) < 1e-12, "{c}: dz0");
+        assert!(rel_err(&g.dtheta, &d.dtheta) < 1e-12, "{c}: dtheta");
+        assert!(rel_err(&g.dts, &d.dts) < 1e-12, "{c}: dts");
+        // A segment of at most 40 states is held whole when it has at most c of them, else
+        // in pieces: at most ⌈√40⌉ = 7 states of a piece plus ⌈40/7⌉ = 6 first states.
+        let bound = match c {
+            0 => 40,
+            c => c.max(13),
+        };
+        assert!(
+            g.stats.segment_states <= bound,
+            "{c}: {} states held, bound {bound}",
+            g.stats.segment_states
+        );
+    }
+    // One checkpoint: the stride doubles to 32, leaving a segment of 32 states, which is
+    // replayed from 6 pieces of at most 6 steps instead of held whole.
+    let g1 = grads(m, &opts, GradMethod::checkpointed(1), &theta, &ts, &w);
+    assert_eq!(g1.stats.segment_states, 12);
+}
+
 /// Adjoint approaches Direct as the tolerance tightens; the seminorm needs fewer backward
 /// products for a comparable error.
 #[test]
