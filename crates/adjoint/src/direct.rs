@@ -392,7 +392,8 @@ where
     let mut dts = vec![0.0; nt];
     let mut seg: Vec<T> = Vec::new();
     let mut subs: Vec<T> = Vec::new();
-    let mut y0 = vec![T::zero(); n];
+    // The state of the sweep that keeps the pieces' first states (sized when first needed).
+    let mut y0: Vec<T> = Vec::new();
     let mut y1 = vec![T::zero(); n];
     let mut backward = PassStats::default();
     let mut segment_states = 0;
@@ -417,6 +418,7 @@ where
             let npieces = seg_len.div_ceil(piece);
             if npieces > 1 {
                 subs.resize(npieces * n, T::zero());
+                y0.resize(n, T::zero());
                 subs[..n].copy_from_slice(&iv.states[r * n..(r + 1) * n]);
                 y0.copy_from_slice(&iv.states[r * n..(r + 1) * n]);
                 for k in seg_start..seg_start + (npieces - 1) * piece {
