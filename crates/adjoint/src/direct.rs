@@ -420,7 +420,7 @@ where
                 subs.resize(npieces * n, T::zero());
                 y0.resize(n, T::zero());
                 subs[..n].copy_from_slice(&iv.states[r * n..(r + 1) * n]);
-                y0.copy_from_slice(&iv.states[r * n..(r + 1) * n]);
+                y0.copy_from_slice(&subs[..n]);
                 for k in seg_start..seg_start + (npieces - 1) * piece {
                     let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
                     rp.step(dy, theta, t, h, &y0, &mut y1);
@@ -439,11 +439,12 @@ where
                 let len = end - start;
                 // Recompute the piece's states from its first one.
                 seg.resize(len * n, T::zero());
-                if npieces > 1 {
-                    seg[..n].copy_from_slice(&subs[q * n..(q + 1) * n]);
+                let first = if npieces > 1 {
+                    &subs[q * n..(q + 1) * n]
                 } else {
-                    seg[..n].copy_from_slice(&iv.states[r * n..(r + 1) * n]);
-                }
+                    &iv.states[r * n..(r + 1) * n]
+                };
+                seg[..n].copy_from_slice(first);
                 for k in start..end - 1 {
                     let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
                     let l = k - start;

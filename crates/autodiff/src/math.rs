@@ -217,7 +217,10 @@ pub enum SimdLevel {
     Baseline,
     /// x86-64 with AVX2 and FMA: four lanes, fused multiply–adds.
     Avx2Fma,
-    /// x86-64 with AVX-512 (F, DQ, VL) besides AVX2 and FMA: eight lanes.
+    /// x86-64 with AVX-512 (F, DQ, VL) besides AVX2 and FMA: eight lanes. Every copy for this
+    /// level (here and in nn-layers) is compiled with exactly
+    /// `#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]`, the features
+    /// [`simd_level`] checks; change both together.
     Avx512,
 }
 
