@@ -39,6 +39,7 @@ use crate::error::{NnError, Result};
 use crate::kernels;
 use crate::layer::TimeLayer;
 use crate::mlp::{Mlp, MlpLayer, TimeInput};
+use crate::one_hidden::{self, Packed, Shape};
 use crate::params::{Binding, ParamLayout, ParamVars};
 
 struct TapeScratch<T: Scalar> {
@@ -260,6 +261,9 @@ struct Activations<T> {
     /// activation reads it ([`Activation::deriv_needs_input`]); empty otherwise (the
     /// backward pass then passes the output in its place, which such a derivative ignores).
     pre: Vec<Vec<T>>,
+    /// For a one-hidden-layer network on the passes of [`crate::one_hidden`]: the hidden
+    /// layer, sample-major (`h[1]` is then empty); empty otherwise.
+    hid: Vec<T>,
 }
 
 impl<T> Activations<T> {
@@ -292,6 +296,23 @@ struct MlpScratch<T> {
     /// Backward deltas (two, swapped).
     d0: Vec<T>,
     d1: Vec<T>,
+    /// The weights in the order of [`crate::one_hidden`]'s passes (for a network they serve),
+    /// packed from `theta`.
+    packed: Option<Packed<T>>,
+    /// Scratch of those passes: the hidden layer's cotangent and the gradients, sample-major.
+    dhid: Vec<T>,
+    grads: Vec<T>,
+    /// Lane sums of those passes' dot products, one per sample.
+    parts: Vec<[T; one_hidden::LANES]>,
+}
+
+/// What the backward pass of [`crate::one_hidden`] reads and writes besides the pass:
+/// the packed weights (`None` for networks on the general kernels) and its scratch.
+struct OneHiddenScratch<'a, T> {
+    packed: Option<&'a Packed<T>>,
+    dhid: &'a mut [T],
+    grads: &'a mut [T],
+    parts: &'a mut [[T; one_hidden::LANES]],
 }
 
 /// The hasher of the pass index: its keys are [`state_hash`] values already.
@@ -313,12 +334,16 @@ impl Hasher for KeyHasher {
 }
 
 impl<T: Scalar + Real> MlpScratch<T> {
-    /// Forgets every kept pass if `θ` changed.
-    fn check_theta(&mut self, theta: &[T]) {
+    /// Forgets every kept pass if `θ` changed (and packs the new weights where they are
+    /// packed).
+    fn check_theta(&mut self, theta: &[T], shapes: &[Shape]) {
         if !same_bits(&self.theta, theta) {
             self.theta.clear();
             self.theta.extend_from_slice(theta);
             self.forget();
+            if let Some(p) = &mut self.packed {
+                p.pack(theta, &[shapes[0], shapes[1]]);
+            }
         }
     }
 
@@ -359,6 +384,9 @@ impl<T: Scalar + Real> MlpScratch<T> {
     }
 }
 
+/// The widest outer width (input = output) that [`crate::one_hidden`]'s passes serve.
+const MAX_NARROW: usize = 4;
+
 /// A time-independent [`Mlp`] as ODE dynamics, with a hand-written vector–Jacobian product
 /// (no tape): forward keeps every layer's output (and its pre-activation where the
 /// activation's derivative reads it); backward is
@@ -394,7 +422,7 @@ pub struct MlpDynamics<T> {
     layout: ParamLayout,
     batch: usize,
     /// Per layer: (in, out, weight offset, bias offset if any).
-    shapes: Vec<(usize, usize, usize, Option<usize>)>,
+    shapes: Vec<Shape>,
     /// Whether the layers' tensors are the whole of `θ` (then every gradient entry is
     /// written and `a_θ` needs no clearing).
     covers_theta: bool,
@@ -409,6 +437,16 @@ impl<T: Scalar + Real> MlpDynamics<T> {
     /// [`NnError::Config`] if the network is time-conditioned or its widths differ at both ends;
     /// [`NnError::UnknownParam`] if `layout` is not the one `mlp` was built into.
     pub fn new(mlp: Mlp, layout: ParamLayout, batch: usize) -> Result<Self> {
+        Self::new_with(mlp, layout, batch, true)
+    }
+
+    /// [`MlpDynamics::new`], on the general kernels only if `!allow_one_hidden`.
+    fn new_with(
+        mlp: Mlp,
+        layout: ParamLayout,
+        batch: usize,
+        allow_one_hidden: bool,
+    ) -> Result<Self> {
         if mlp.config().time != TimeInput::None {
             return Err(NnError::Config {
                 what: "MlpDynamics is for time-independent MLPs; use NetDynamics",
@@ -442,9 +480,22 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             .sum();
         let covers_theta = used == layout.len();
         let widths = &mlp.config().widths;
-        let h = widths.iter().map(|&w| vec![T::zero(); w * batch]).collect();
         let nl = widths.len() - 1;
         let cfg = mlp.config();
+        let one_hidden = allow_one_hidden
+            && nl == 2
+            && (1..=MAX_NARROW).contains(&widths[0])
+            && one_hidden::supports(cfg.activation);
+        let packed = one_hidden.then(|| Packed::new(widths[0], widths[1]));
+        let hp = packed.as_ref().map_or(0, Packed::hp);
+        let h = widths
+            .iter()
+            .enumerate()
+            .map(|(l, &w)| {
+                let len = if one_hidden && l == 1 { 0 } else { w * batch };
+                vec![T::zero(); len]
+            })
+            .collect();
         let pre = widths[1..]
             .iter()
             .enumerate()
@@ -464,6 +515,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             .collect();
         let wmax = widths.iter().copied().max().unwrap_or(0) * batch;
         let in_len = widths[0] * batch;
+        let grads_len = one_hidden::grads_len(widths[0], hp);
         Ok(MlpDynamics {
             mlp,
             layout,
@@ -477,6 +529,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
                     valid: false,
                     h,
                     pre,
+                    hid: vec![T::zero(); batch * hp],
                 }],
                 cap: 1,
                 next: 0,
@@ -485,6 +538,10 @@ impl<T: Scalar + Real> MlpDynamics<T> {
                 theta: Vec::new(),
                 d0: vec![T::zero(); wmax],
                 d1: vec![T::zero(); wmax],
+                dhid: vec![T::zero(); batch * hp],
+                grads: vec![T::zero(); grads_len],
+                parts: vec![[T::zero(); one_hidden::LANES]; if one_hidden { batch } else { 0 }],
+                packed,
             }),
         })
     }
@@ -534,10 +591,39 @@ impl<T: Scalar + Real> MlpDynamics<T> {
 
     /// The forward pass: every layer's output (and the pre-activations kept) into `s`.
     #[inline(always)]
-    fn forward_impl<const FMA: bool>(&self, s: &mut Activations<T>, z: &[T], theta: &[T]) {
+    fn forward_impl<const FMA: bool>(
+        &self,
+        s: &mut Activations<T>,
+        packed: Option<&Packed<T>>,
+        parts: &mut [[T; one_hidden::LANES]],
+        z: &[T],
+        theta: &[T],
+    ) {
         let b = self.batch;
         let cfg = self.mlp.config();
         kernels::act(cfg.input_activation, z, &mut s.h[0]);
+        if let Some(p) = packed {
+            let (h0, rest) = s.h.split_at_mut(1);
+            let keep_pre = !s.pre[1].is_empty();
+            let out = if keep_pre {
+                &mut s.pre[1]
+            } else {
+                &mut rest[1]
+            };
+            let (x, hid, act) = (&h0[0], &mut s.hid, cfg.activation);
+            match self.shapes[0].0 {
+                1 => one_hidden::forward::<T, 1, FMA>(p, b, x, act, hid, parts, out),
+                2 => one_hidden::forward::<T, 2, FMA>(p, b, x, act, hid, parts, out),
+                3 => one_hidden::forward::<T, 3, FMA>(p, b, x, act, hid, parts, out),
+                _ => one_hidden::forward::<T, 4, FMA>(p, b, x, act, hid, parts, out),
+            }
+            if keep_pre {
+                kernels::act(cfg.final_activation, &s.pre[1], &mut rest[1]);
+            } else {
+                kernels::act_in_place(cfg.final_activation, &mut rest[1]);
+            }
+            return;
+        }
         let last = self.shapes.len() - 1;
         for (l, &(din, dout, wo, bo)) in self.shapes.iter().enumerate() {
             let (hs, hn) = s.h.split_at_mut(l + 1);
@@ -569,6 +655,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         s: &Activations<T>,
         d0: &mut Vec<T>,
         d1: &mut Vec<T>,
+        oh: OneHiddenScratch<'_, T>,
         z: &[T],
         theta: &[T],
         a: &[T],
@@ -589,6 +676,21 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             a,
             &mut d0[..dout_last],
         );
+        if let Some(p) = oh.packed {
+            self.one_hidden_backward::<FMA>(
+                s,
+                p,
+                &d0[..dout_last],
+                d1,
+                oh.dhid,
+                oh.grads,
+                oh.parts,
+                z,
+                a_z,
+                a_theta,
+            );
+            return;
+        }
         for l in (0..nl).rev() {
             let (din, dout, wo, bo) = self.shapes[l];
             let delta = &d0[..dout * b];
@@ -622,10 +724,67 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         }
     }
 
+    /// The backward pass of a network on [`crate::one_hidden`]'s passes, from `delta` (the
+    /// output's cotangent times the final activation's derivative), with `ax` as scratch.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn one_hidden_backward<const FMA: bool>(
+        &self,
+        s: &Activations<T>,
+        p: &Packed<T>,
+        delta: &[T],
+        ax: &mut [T],
+        dhid: &mut [T],
+        grads: &mut [T],
+        parts: &mut [[T; one_hidden::LANES]],
+        z: &[T],
+        a_z: &mut [T],
+        a_theta: &mut [T],
+    ) {
+        let b = self.batch;
+        let cfg = self.mlp.config();
+        let (d, h, wo1, bo1) = self.shapes[0];
+        let (_, _, wo2, bo2) = self.shapes[1];
+        let (x, hid, act, ax) = (&s.h[0], &s.hid[..], cfg.activation, &mut ax[..d * b]);
+        match d {
+            1 => {
+                one_hidden::backward::<T, 1, FMA>(p, b, act, x, hid, delta, dhid, grads, parts, ax)
+            }
+            2 => {
+                one_hidden::backward::<T, 2, FMA>(p, b, act, x, hid, delta, dhid, grads, parts, ax)
+            }
+            3 => {
+                one_hidden::backward::<T, 3, FMA>(p, b, act, x, hid, delta, dhid, grads, parts, ax)
+            }
+            _ => {
+                one_hidden::backward::<T, 4, FMA>(p, b, act, x, hid, delta, dhid, grads, parts, ax)
+            }
+        }
+        let hp = p.hp();
+        for k in 0..d {
+            let g1 = &grads[(d + k) * hp..(d + k) * hp + h];
+            for (j, &g) in g1.iter().enumerate() {
+                a_theta[wo1 + k + j * d] = g;
+            }
+        }
+        if let Some(o) = bo1 {
+            a_theta[o..o + h].copy_from_slice(&grads[2 * d * hp..2 * d * hp + h]);
+        }
+        for m in 0..d {
+            a_theta[wo2 + m * h..wo2 + (m + 1) * h].copy_from_slice(&grads[m * hp..m * hp + h]);
+        }
+        if let Some(o) = bo2 {
+            for m in 0..d {
+                a_theta[o + m] = kernels::sum(&delta[m * b..(m + 1) * b]);
+            }
+        }
+        kernels::deriv_times(cfg.input_activation, z, x, ax, a_z);
+    }
+
     /// The slot of a forward pass at `z` with `θ`: a kept one if there is one (the same bits
     /// as a new one), else a new one, computed.
     fn pass(&self, s: &mut MlpScratch<T>, z: &[T], theta: &[T]) -> usize {
-        s.check_theta(theta);
+        s.check_theta(theta, &self.shapes);
         let hash = state_hash(z);
         match s.find(z, hash) {
             Some(i) => {
@@ -634,21 +793,28 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             }
             None => {
                 let i = s.claim(z, hash);
-                self.forward(&mut s.slots[i], z, theta);
+                self.forward(&mut s.slots[i], s.packed.as_ref(), &mut s.parts, z, theta);
                 i
             }
         }
     }
 
-    fn forward(&self, s: &mut Activations<T>, z: &[T], theta: &[T]) {
+    fn forward(
+        &self,
+        s: &mut Activations<T>,
+        p: Option<&Packed<T>>,
+        parts: &mut [[T; one_hidden::LANES]],
+        z: &[T],
+        theta: &[T],
+    ) {
         match simd_level() {
             // SAFETY: the processor has the level's features (checked by `simd_level`).
             #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx512 => unsafe { self.forward_avx512(s, z, theta) },
+            SimdLevel::Avx512 => unsafe { self.forward_avx512(s, p, parts, z, theta) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx2Fma => unsafe { self.forward_fma(s, z, theta) },
-            _ => self.forward_impl::<false>(s, z, theta),
+            SimdLevel::Avx2Fma => unsafe { self.forward_fma(s, p, parts, z, theta) },
+            _ => self.forward_impl::<false>(s, p, parts, z, theta),
         }
     }
 
@@ -656,16 +822,30 @@ impl<T: Scalar + Real> MlpDynamics<T> {
     /// [`MlpDynamics::forward_fma`] and so the same bits.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-    fn forward_avx512(&self, s: &mut Activations<T>, z: &[T], theta: &[T]) {
-        self.forward_impl::<true>(s, z, theta)
+    fn forward_avx512(
+        &self,
+        s: &mut Activations<T>,
+        p: Option<&Packed<T>>,
+        parts: &mut [[T; one_hidden::LANES]],
+        z: &[T],
+        theta: &[T],
+    ) {
+        self.forward_impl::<true>(s, p, parts, z, theta)
     }
 
     /// [`MlpDynamics::forward_impl`] compiled for AVX2 and FMA: four f64 lanes instead of two,
     /// and every product-and-add fused (results differ from the plain copy's in the last bits).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn forward_fma(&self, s: &mut Activations<T>, z: &[T], theta: &[T]) {
-        self.forward_impl::<true>(s, z, theta)
+    fn forward_fma(
+        &self,
+        s: &mut Activations<T>,
+        p: Option<&Packed<T>>,
+        parts: &mut [[T; one_hidden::LANES]],
+        z: &[T],
+        theta: &[T],
+    ) {
+        self.forward_impl::<true>(s, p, parts, z, theta)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -674,6 +854,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         s: &Activations<T>,
         d0: &mut Vec<T>,
         d1: &mut Vec<T>,
+        oh: OneHiddenScratch<'_, T>,
         z: &[T],
         theta: &[T],
         a: &[T],
@@ -685,12 +866,14 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             // SAFETY: the processor has the level's features (checked by `simd_level`).
             #[cfg(target_arch = "x86_64")]
             SimdLevel::Avx512 => unsafe {
-                self.vjp_avx512(s, d0, d1, z, theta, a, f, a_z, a_theta)
+                self.vjp_avx512(s, d0, d1, oh, z, theta, a, f, a_z, a_theta)
             },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx2Fma => unsafe { self.vjp_fma(s, d0, d1, z, theta, a, f, a_z, a_theta) },
-            _ => self.vjp_impl::<false>(s, d0, d1, z, theta, a, f, a_z, a_theta),
+            SimdLevel::Avx2Fma => unsafe {
+                self.vjp_fma(s, d0, d1, oh, z, theta, a, f, a_z, a_theta)
+            },
+            _ => self.vjp_impl::<false>(s, d0, d1, oh, z, theta, a, f, a_z, a_theta),
         }
     }
 
@@ -703,6 +886,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         s: &Activations<T>,
         d0: &mut Vec<T>,
         d1: &mut Vec<T>,
+        oh: OneHiddenScratch<'_, T>,
         z: &[T],
         theta: &[T],
         a: &[T],
@@ -710,7 +894,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         a_z: &mut [T],
         a_theta: &mut [T],
     ) {
-        self.vjp_impl::<true>(s, d0, d1, z, theta, a, f, a_z, a_theta)
+        self.vjp_impl::<true>(s, d0, d1, oh, z, theta, a, f, a_z, a_theta)
     }
 
     /// [`MlpDynamics::vjp_impl`] compiled for AVX2 and FMA, as [`MlpDynamics::forward_fma`].
@@ -722,6 +906,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         s: &Activations<T>,
         d0: &mut Vec<T>,
         d1: &mut Vec<T>,
+        oh: OneHiddenScratch<'_, T>,
         z: &[T],
         theta: &[T],
         a: &[T],
@@ -729,7 +914,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         a_z: &mut [T],
         a_theta: &mut [T],
     ) {
-        self.vjp_impl::<true>(s, d0, d1, z, theta, a, f, a_z, a_theta)
+        self.vjp_impl::<true>(s, d0, d1, oh, z, theta, a, f, a_z, a_theta)
     }
 }
 
@@ -766,99 +951,224 @@ impl<T: Scalar + Real> Dynamics<T> for MlpDynamics<T> {
         if !self.covers_theta {
             a_theta.fill(T::zero());
         }
-        let MlpScratch { slots, d0, d1, .. } = s;
-        self.vjp_dispatch(&slots[i], d0, d1, z, theta, a, f, a_z, a_theta);
+        let MlpScratch {
+            slots,
+            d0,
+            d1,
+            packed,
+            dhid,
+            grads,
+            parts,
+            ..
+        } = s;
+        let oh = OneHiddenScratch {
+            packed: packed.as_ref(),
+            dhid,
+            grads,
+            parts,
+        };
+        self.vjp_dispatch(&slots[i], d0, d1, oh, z, theta, a, f, a_z, a_theta);
         T::zero()
     }
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::{init_params, Activation, MlpConfig};
 
+    /// The compiled copies of the passes.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Copy {
+        Plain,
+        #[cfg(target_arch = "x86_64")]
+        Fma,
+        #[cfg(target_arch = "x86_64")]
+        Avx512,
+    }
+
+    impl MlpDynamics<f64> {
+        /// Whether the passes are [`crate::one_hidden`]'s.
+        fn on_one_hidden(&self) -> bool {
+            self.scratch.borrow().packed.is_some()
+        }
+    }
+
+    /// One forward pass and one vector–Jacobian product by the copy `which`.
+    fn run(
+        f: &MlpDynamics<f64>,
+        which: Copy,
+        z: &[f64],
+        theta: &[f64],
+        a: &[f64],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let n = z.len();
+        let (mut fz, mut az, mut ath) = (vec![0.0; n], vec![0.0; n], vec![0.0; theta.len()]);
+        let mut guard = f.scratch.borrow_mut();
+        let s = &mut *guard;
+        s.check_theta(theta, &f.shapes);
+        let MlpScratch {
+            slots,
+            d0,
+            d1,
+            packed,
+            dhid,
+            grads,
+            parts,
+            ..
+        } = s;
+        let slot = &mut slots[0];
+        let p = packed.as_ref();
+        match which {
+            Copy::Plain => f.forward_impl::<false>(slot, p, parts, z, theta),
+            // SAFETY: callers check the processor's level first.
+            #[cfg(target_arch = "x86_64")]
+            Copy::Fma => unsafe { f.forward_fma(slot, p, parts, z, theta) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Copy::Avx512 => unsafe { f.forward_avx512(slot, p, parts, z, theta) },
+        }
+        let oh = OneHiddenScratch {
+            packed: p,
+            dhid,
+            grads,
+            parts,
+        };
+        match which {
+            Copy::Plain => {
+                f.vjp_impl::<false>(slot, d0, d1, oh, z, theta, a, &mut fz, &mut az, &mut ath);
+            }
+            // SAFETY: callers check the processor's level first.
+            #[cfg(target_arch = "x86_64")]
+            Copy::Fma => unsafe {
+                f.vjp_fma(slot, d0, d1, oh, z, theta, a, &mut fz, &mut az, &mut ath)
+            },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Copy::Avx512 => unsafe {
+                f.vjp_avx512(slot, d0, d1, oh, z, theta, a, &mut fz, &mut az, &mut ath)
+            },
+        }
+        (fz, az, ath)
+    }
+
+    /// `(dynamics, θ, z, a)` for `cfg` at batch `b`.
+    fn setup(
+        cfg: &MlpConfig,
+        b: usize,
+        one_hidden: bool,
+    ) -> (MlpDynamics<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+        let mut layout = ParamLayout::new();
+        let mlp = cfg.build(&mut layout, "f").unwrap();
+        let mut theta = vec![0.0f64; layout.len()];
+        init_params(&layout, &mut theta, 5).unwrap();
+        // Biases nonzero too, so that their gradients and their packing are exercised.
+        for (i, t) in theta.iter_mut().enumerate() {
+            if *t == 0.0 {
+                *t = (i as f64 * 0.3).sin() * 0.2;
+            }
+        }
+        let n = cfg.widths[0] * b;
+        let f = MlpDynamics::new_with(mlp, layout, b, one_hidden).unwrap();
+        let z: Vec<f64> = (0..n).map(|i| (i as f64 * 0.61 + 0.3).sin() * 1.7).collect();
+        let a: Vec<f64> = (0..n).map(|i| (i as f64 * 0.29).cos()).collect();
+        (f, theta, z, a)
+    }
+
+    fn close(x: &[f64], y: &[f64]) -> bool {
+        let scale = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        x.len() == y.len() && x.iter().zip(y).all(|(u, v)| (u - v).abs() <= 1e-13 * scale)
+    }
+
+    /// The one-hidden-layer passes against the general kernels, at every outer width they
+    /// serve, with each hidden activation they accept, without biases, with a final
+    /// activation whose derivative reads its input, and at batches of 1 and 20.
     #[test]
+    fn the_one_hidden_passes_agree_with_the_general_kernels() {
+        let cfgs = [
+            MlpConfig::new(&[2, 50, 2], Activation::Tanh).with_input_activation(Activation::Cube),
+            MlpConfig::new(&[1, 13, 1], Activation::Sigmoid),
+            MlpConfig::new(&[3, 21, 3], Activation::Identity)
+                .with_final_activation(Activation::Softplus),
+            MlpConfig {
+                bias: false,
+                ..MlpConfig::new(&[4, 9, 4], Activation::Tanh)
+            },
+        ];
+        for cfg in &cfgs {
+            for b in [1, 20] {
+                let (f1, theta, z, a) = setup(cfg, b, true);
+                let (f0, ..) = setup(cfg, b, false);
+                assert!(f1.on_one_hidden() && !f0.on_one_hidden());
+                let (mut out1, mut out0) = (Vec::new(), Vec::new());
+                for f in [&f1, &f0] {
+                    let (mut fz, mut az, mut ath) = (
+                        vec![0.0; z.len()],
+                        vec![0.0; z.len()],
+                        vec![0.0; theta.len()],
+                    );
+                    f.vjp(0.0, &z, &theta, &a, &mut fz, &mut az, &mut ath);
+                    let mut ev = vec![0.0; z.len()];
+                    f.eval(0.0, &z, &theta, &mut ev);
+                    assert_eq!(ev, fz, "eval and vjp's f agree");
+                    let o = if std::ptr::eq(f, &f1) {
+                        &mut out1
+                    } else {
+                        &mut out0
+                    };
+                    *o = vec![fz, az, ath];
+                }
+                assert!(
+                    out1[2].iter().all(|v| *v != 0.0),
+                    "{cfg:?}: every θ is used"
+                );
+                for (what, (x, y)) in ["f", "a_z", "a_theta"].iter().zip(out1.iter().zip(&out0)) {
+                    assert!(close(x, y), "{:?} b {b}: {what}", cfg.widths);
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
     fn the_fused_copy_agrees_with_the_plain_one() {
         if !autodiff::math::fused() {
             return;
         }
-        let cfg =
-            MlpConfig::new(&[2, 50, 2], Activation::Tanh).with_input_activation(Activation::Cube);
-        let mut layout = ParamLayout::new();
-        let mlp = cfg.build(&mut layout, "f").unwrap();
-        let mut theta = vec![0.0f64; layout.len()];
-        init_params(&layout, &mut theta, 3).unwrap();
-        let b = 13;
-        let f = MlpDynamics::new(mlp, layout, b).unwrap();
-        let z: Vec<f64> = (0..2 * b).map(|i| (i as f64 * 0.61).sin() * 1.7).collect();
-        let a: Vec<f64> = (0..2 * b).map(|i| (i as f64 * 0.29).cos()).collect();
-        let p = theta.len();
-        let run = |fused: bool| {
-            let (mut fz, mut az, mut ath) = (vec![0.0; 2 * b], vec![0.0; 2 * b], vec![0.0; p]);
-            let mut guard = f.scratch.borrow_mut();
-            let MlpScratch { slots, d0, d1, .. } = &mut *guard;
-            let slot = &mut slots[0];
-            if fused {
-                // SAFETY: AVX2 and FMA were detected above.
-                unsafe {
-                    f.forward_fma(slot, &z, &theta);
-                    f.vjp_fma(slot, d0, d1, &z, &theta, &a, &mut fz, &mut az, &mut ath)
-                };
-            } else {
-                f.forward_impl::<false>(slot, &z, &theta);
-                f.vjp_impl::<false>(slot, d0, d1, &z, &theta, &a, &mut fz, &mut az, &mut ath);
-            }
-            (fz, az, ath)
-        };
-        let (fused, plain) = (run(true), run(false));
-        assert_eq!(fused, run(true), "the fused copy is deterministic");
-        let close = |x: &[f64], y: &[f64]| {
-            let scale = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            x.iter().zip(y).all(|(u, v)| (u - v).abs() <= 1e-13 * scale)
-        };
-        assert!(close(&fused.0, &plain.0), "f");
-        assert!(close(&fused.1, &plain.1), "a_z");
-        assert!(close(&fused.2, &plain.2), "a_theta");
+        for one_hidden in [true, false] {
+            let cfg = MlpConfig::new(&[2, 50, 2], Activation::Tanh)
+                .with_input_activation(Activation::Cube);
+            let (f, theta, z, a) = setup(&cfg, 13, one_hidden);
+            let fused = run(&f, Copy::Fma, &z, &theta, &a);
+            let plain = run(&f, Copy::Plain, &z, &theta, &a);
+            assert_eq!(fused, run(&f, Copy::Fma, &z, &theta, &a), "deterministic");
+            assert!(close(&fused.0, &plain.0), "f");
+            assert!(close(&fused.1, &plain.1), "a_z");
+            assert!(close(&fused.2, &plain.2), "a_theta");
+        }
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn the_avx512_copy_gives_the_bits_of_the_avx2_copy() {
         if simd_level() < SimdLevel::Avx512 {
             eprintln!("skipped: no AVX-512 (or capped by NEURAL_ODE_SIMD)");
             return;
         }
-        // The spiral's network (register loops) and one whose products all go to the gemm.
-        for (dims, b) in [(vec![2, 50, 2], 13), (vec![8, 24, 8], 9)] {
+        // The spiral's network on the one-hidden-layer passes and on the register loops, and
+        // one whose products all go to the gemm.
+        for (dims, b, one_hidden) in [
+            (vec![2, 50, 2], 13, true),
+            (vec![2, 50, 2], 13, false),
+            (vec![8, 24, 8], 9, false),
+        ] {
             let cfg =
                 MlpConfig::new(&dims, Activation::Tanh).with_input_activation(Activation::Cube);
-            let mut layout = ParamLayout::new();
-            let mlp = cfg.build(&mut layout, "f").unwrap();
-            let mut theta = vec![0.0f64; layout.len()];
-            init_params(&layout, &mut theta, 5).unwrap();
-            let n = dims[0] * b;
-            let f = MlpDynamics::new(mlp, layout, b).unwrap();
-            let z: Vec<f64> = (0..n).map(|i| (i as f64 * 0.61).sin() * 1.7).collect();
-            let a: Vec<f64> = (0..n).map(|i| (i as f64 * 0.29).cos()).collect();
-            let p = theta.len();
-            let run = |wide: bool| {
-                let (mut fz, mut az, mut ath) = (vec![0.0; n], vec![0.0; n], vec![0.0; p]);
-                let mut guard = f.scratch.borrow_mut();
-                let MlpScratch { slots, d0, d1, .. } = &mut *guard;
-                let slot = &mut slots[0];
-                // SAFETY: AVX-512 (and with it AVX2 and FMA) was detected above.
-                unsafe {
-                    if wide {
-                        f.forward_avx512(slot, &z, &theta);
-                        f.vjp_avx512(slot, d0, d1, &z, &theta, &a, &mut fz, &mut az, &mut ath);
-                    } else {
-                        f.forward_fma(slot, &z, &theta);
-                        f.vjp_fma(slot, d0, d1, &z, &theta, &a, &mut fz, &mut az, &mut ath);
-                    }
-                }
-                (fz, az, ath)
-            };
+            let (f, theta, z, a) = setup(&cfg, b, one_hidden);
+            assert_eq!(f.on_one_hidden(), one_hidden);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            let (w, n4) = (run(true), run(false));
+            let w = run(&f, Copy::Avx512, &z, &theta, &a);
+            let n4 = run(&f, Copy::Fma, &z, &theta, &a);
             assert!(w.2.iter().any(|&v| v != 0.0), "{dims:?}: a real gradient");
             assert_eq!(bits(&w.0), bits(&n4.0), "{dims:?}: f");
             assert_eq!(bits(&w.1), bits(&n4.1), "{dims:?}: a_z");

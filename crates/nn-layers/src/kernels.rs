@@ -16,7 +16,7 @@
 
 /// `a·b + c`, fused when `FMA`.
 #[inline(always)]
-fn madd<T: Scalar, const FMA: bool>(a: T, b: T, c: T) -> T {
+pub(crate) fn madd<T: Scalar, const FMA: bool>(a: T, b: T, c: T) -> T {
     if FMA {
         a.mul_add(b, c)
     } else {

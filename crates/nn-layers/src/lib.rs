@@ -64,6 +64,7 @@ mod linear;
 pub mod loss;
 mod mlp;
 mod norm;
+mod one_hidden;
 pub mod optim;
 mod params;
 pub mod safetensors_io;
