@@ -14,12 +14,16 @@
 //!   register-blocked products over the batch, a branch-free tanh whose loop vectorises, and
 //!   copies of both passes compiled for AVX2 + FMA and for AVX-512, chosen at run time by
 //!   [`autodiff::math::simd_level`] (they fuse multiply–adds, so they differ from the plain copy
-//!   in the last bits; the AVX2 and AVX-512 copies agree bit for bit). At the spiral training's size
-//!   (batch 20) it takes about 27k instructions per evaluation and 62k per vector–Jacobian
-//!   product (`examples/mlp_dyn_cost.rs` under callgrind), under half of what the earlier plain
-//!   loops took. It is what the spiral training uses. The tape-based [`NetDynamics`] is the
-//!   general route (any layer, time input) and uses gemm for large batches (compare both with
-//!   the `nn_layers/dyn_vjp` benchmark).
+//!   in the last bits; the AVX2 and AVX-512 copies agree bit for bit). A network with one
+//!   hidden layer between ends of width at most 4 (the spiral's 2 → 50 → 2) runs the passes of
+//!   `one_hidden.rs`, which keep the hidden layer sample-major so that the parameter gradients
+//!   need no horizontal sums. At the spiral training's size (batch 20) it takes about 21.7k
+//!   instructions per evaluation and 37.6k per vector–Jacobian product with its forward pass
+//!   (`examples/mlp_dyn_cost.rs` under callgrind, which runs the AVX2 copy), against 21.9k and
+//!   53.4k on the general kernels; with AVX-512 a product from a kept forward pass went from
+//!   2.4–2.7 µs to 0.95–1.1 µs. It is what the spiral training uses. The tape-based
+//!   [`NetDynamics`] is the general route (any layer, time input) and uses gemm for large
+//!   batches (compare both with the `nn_layers/dyn_vjp` benchmark).
 //!
 //! Neither can fail on shapes once constructed; a failure inside the network (which would be a
 //! bug) writes NaN into the outputs and is reported by [`Dynamics::take_error`], as the trait's
@@ -1070,7 +1074,9 @@ mod tests {
         }
         let n = cfg.widths[0] * b;
         let f = MlpDynamics::new_with(mlp, layout, b, one_hidden).unwrap();
-        let z: Vec<f64> = (0..n).map(|i| (i as f64 * 0.61 + 0.3).sin() * 1.7).collect();
+        let z: Vec<f64> = (0..n)
+            .map(|i| (i as f64 * 0.61 + 0.3).sin() * 1.7)
+            .collect();
         let a: Vec<f64> = (0..n).map(|i| (i as f64 * 0.29).cos()).collect();
         (f, theta, z, a)
     }
