@@ -177,33 +177,20 @@ pub(crate) fn forward<T: Scalar, const D: usize, const FMA: bool>(
     }
 }
 
-/// The hidden activations whose derivative this module computes from the output alone.
-#[derive(Clone, Copy)]
-enum Deriv {
-    Tanh,
-    Sigmoid,
-    Identity,
-}
-
 /// Whether this module's passes handle `act` as the hidden activation (its derivative must
 /// be a function of its output).
 pub(crate) fn supports(act: Activation) -> bool {
-    deriv_of(act).is_some()
+    matches!(
+        act,
+        Activation::Tanh | Activation::Sigmoid | Activation::Identity
+    )
 }
 
-/// [`Deriv`] as the const parameter of [`chunk`].
+/// The hidden activation, as the const parameter of [`chunk`]: the derivative from the output
+/// `y` is `1 - y²` for tanh, `y - y²` for the sigmoid and 1 for the identity.
 const TANH: u8 = 0;
 const SIGMOID: u8 = 1;
 const IDENTITY: u8 = 2;
-
-fn deriv_of(act: Activation) -> Option<Deriv> {
-    match act {
-        Activation::Tanh => Some(Deriv::Tanh),
-        Activation::Sigmoid => Some(Deriv::Sigmoid),
-        Activation::Identity => Some(Deriv::Identity),
-        _ => None,
-    }
-}
 
 /// The gradients of the backward pass, sample-major: rows `m < D` are `∂W₂[·, m]`, rows
 /// `D + k` are `∂W₁[k, ·]`, row `2D` is `∂b₁`, each `Hp` long.
@@ -309,11 +296,11 @@ pub(crate) fn backward<T: Scalar, const D: usize, const FMA: bool>(
     ax: &mut [T],
 ) {
     let hp = p.hp;
-    let d = deriv_of(act).expect("a hidden activation `supports` accepts");
-    match d {
-        Deriv::Tanh => chunks::<T, D, TANH, FMA>(p, b, x, hid, delta, dhid, grads),
-        Deriv::Sigmoid => chunks::<T, D, SIGMOID, FMA>(p, b, x, hid, delta, dhid, grads),
-        Deriv::Identity => chunks::<T, D, IDENTITY, FMA>(p, b, x, hid, delta, dhid, grads),
+    debug_assert!(supports(act), "a hidden activation `supports` accepts");
+    match act {
+        Activation::Tanh => chunks::<T, D, TANH, FMA>(p, b, x, hid, delta, dhid, grads),
+        Activation::Sigmoid => chunks::<T, D, SIGMOID, FMA>(p, b, x, hid, delta, dhid, grads),
+        _ => chunks::<T, D, IDENTITY, FMA>(p, b, x, hid, delta, dhid, grads),
     }
     for k in 0..D {
         let col = &mut ax[k * b..(k + 1) * b];
