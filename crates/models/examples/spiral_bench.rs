@@ -2,8 +2,9 @@
 //! method, with time per iteration (median and mean), whole-run wall time, and the
 //! full-trajectory loss averaged over the evaluations at iterations 1600–2000.
 //!
-//! `cargo run --release -p models --example spiral_bench [-- ITERS [METHOD]]`, with METHOD
-//! one of `direct`, `checkpointed`, `adjoint` to run only that one (for profiling); prints
+//! `cargo run --release -p models --example spiral_bench [-- ITERS [METHOD [SEED]]]`, with
+//! METHOD one of `direct`, `checkpointed`, `adjoint` to run only that one (for profiling) or
+//! `all`, and SEED the training seed (default 0, the command's default); prints
 //! markdown. The NFE column is the median total, with the medians of the forward and backward
 //! parts in parentheses.
 
@@ -17,7 +18,11 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
-    let only = std::env::args().nth(2);
+    let only = std::env::args().nth(2).filter(|m| m != "all");
+    let seed: u64 = std::env::args()
+        .nth(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     println!("| gradient | ms per iteration (median) | ms per iteration (mean) | whole run (s) | NFE forward + backward per iteration (median) | trajectory loss, mean over the last 20% of evaluations |");
     println!("|---|---|---|---|---|---|");
     for (name, grad) in [
@@ -30,6 +35,7 @@ fn main() {
         }
         let mut c = TrainConfig {
             iters,
+            seed,
             ..Default::default()
         };
         c.solver.grad = grad;

@@ -100,11 +100,58 @@ impl<T: Scalar> Packed<T> {
     }
 }
 
+/// Rows of [`row_dots`] that run side by side: their accumulators are independent, so four
+/// of them hide the multiply–add latency that a single row's chain of `Hp / 8` steps exposes.
+const ROWS: usize = 4;
+
+/// The products of rows `i0 .. i0 + R` of `rows` with `w` (`Hp = w.len()`), each row's in
+/// [`LANES`] interleaved lanes (element `j` into lane `j mod 8`), into `parts[i0 ..]`.
+#[inline(always)]
+fn row_lanes<T: Scalar, const R: usize, const FMA: bool>(
+    rows: &[T],
+    w: &[T],
+    i0: usize,
+    parts: &mut [[T; LANES]],
+    out: &mut [T],
+) {
+    let hp = w.len();
+    let mut acc = [[T::zero(); LANES]; R];
+    let mut j = 0;
+    while j + LANES <= hp {
+        let c: &[T; LANES] = w[j..j + LANES].try_into().expect("a chunk");
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let o = (i0 + r) * hp + j;
+            let a: &[T; LANES] = rows[o..o + LANES].try_into().expect("a chunk");
+            for l in 0..LANES {
+                acc[l] = madd::<T, FMA>(a[l], c[l], acc[l]);
+            }
+        }
+        j += LANES;
+    }
+    // The rest is empty or one half-chunk.
+    if hp - j >= 4 {
+        let c: &[T; 4] = w[j..j + 4].try_into().expect("a half-chunk");
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let o = (i0 + r) * hp + j;
+            let a: &[T; 4] = rows[o..o + 4].try_into().expect("a half-chunk");
+            for l in 0..4 {
+                acc[l] = madd::<T, FMA>(a[l], c[l], acc[l]);
+            }
+        }
+    }
+    let _ = parts;
+    for (r, p) in acc.iter().enumerate() {
+        let q: [T; 4] = std::array::from_fn(|l| p[l] + p[l + 4]);
+        out[i0 + r] = (q[0] + q[2]) + (q[1] + q[3]);
+    }
+}
+
 /// `out[i] = Σ_j rows[i·Hp + j] w[j]` for every row of `rows` (`Hp = w.len()`, a multiple of
-/// 4): each row's products in [`LANES`] interleaved lanes (element `j` into lane `j mod 8`)
-/// kept in `parts`, then the lanes of each added as a fixed tree. (The two loops are apart on
-/// purpose: with each row's lanes summed as soon as they are done, LLVM splits the lanes
-/// into 2-wide registers.)
+/// 4): each row's products in [`LANES`] interleaved lanes (element `j` into lane `j mod 8`),
+/// [`ROWS`] rows at a time, kept in `parts`, then the lanes of each added as a fixed tree.
+/// Every row sees the same operations in the same order however the rows are grouped. (The
+/// two loops are apart on purpose: with each row's lanes summed as soon as they are done,
+/// LLVM splits the lanes into 2-wide registers.)
 #[inline(always)]
 fn row_dots<T: Scalar, const FMA: bool>(
     rows: &[T],
@@ -114,31 +161,35 @@ fn row_dots<T: Scalar, const FMA: bool>(
 ) {
     let hp = w.len();
     debug_assert!(hp.is_multiple_of(4), "rows are padded to a multiple of 4");
-    for (row, part) in rows.chunks_exact(hp).zip(parts.iter_mut()) {
-        let mut acc = [T::zero(); LANES];
-        let mut j = 0;
-        while j + LANES <= hp {
-            let a: &[T; LANES] = row[j..j + LANES].try_into().expect("a chunk");
-            let c: &[T; LANES] = w[j..j + LANES].try_into().expect("a chunk");
-            for l in 0..LANES {
-                acc[l] = madd::<T, FMA>(a[l], c[l], acc[l]);
-            }
-            j += LANES;
-        }
-        // The rest is empty or one half-chunk.
-        if hp - j >= 4 {
-            let a: &[T; 4] = row[j..j + 4].try_into().expect("a half-chunk");
-            let c: &[T; 4] = w[j..j + 4].try_into().expect("a half-chunk");
-            for l in 0..4 {
-                acc[l] = madd::<T, FMA>(a[l], c[l], acc[l]);
-            }
-        }
-        *part = acc;
+    let n = out.len();
+    let mut i = 0;
+    while i + ROWS <= n {
+        row_lanes::<T, ROWS, FMA>(rows, w, i, parts, out);
+        i += ROWS;
     }
-    for (o, p) in out.iter_mut().zip(parts.iter()) {
-        let q: [T; 4] = std::array::from_fn(|l| p[l] + p[l + 4]);
-        *o = (q[0] + q[2]) + (q[1] + q[3]);
+    while i < n {
+        row_lanes::<T, 1, FMA>(rows, w, i, parts, out);
+        i += 1;
     }
+}
+
+/// `row[j] = b₁[j] + Σ_k xi[k] W₁[k, j]` for the hidden units `j0 .. j0 + C` of one sample.
+#[inline(always)]
+fn hidden_chunk<T: Scalar, const D: usize, const C: usize, const FMA: bool>(
+    b1: &[T],
+    w1: &[&[T]; D],
+    xi: &[T; D],
+    j0: usize,
+    row: &mut [T],
+) {
+    let mut s: [T; C] = b1[j0..j0 + C].try_into().expect("a chunk");
+    for k in 0..D {
+        let w: &[T; C] = w1[k][j0..j0 + C].try_into().expect("a chunk");
+        for l in 0..C {
+            s[l] = madd::<T, FMA>(xi[k], w[l], s[l]);
+        }
+    }
+    row[j0..j0 + C].copy_from_slice(&s);
 }
 
 /// The forward pass: `x` (the mapped input, column-major `b × D`) → `hid` (sample-major
@@ -159,12 +210,14 @@ pub(crate) fn forward<T: Scalar, const D: usize, const FMA: bool>(
     let w1: [&[T]; D] = std::array::from_fn(|k| &p.w1t[k * hp..(k + 1) * hp]);
     for (i, row) in hid[..b * hp].chunks_exact_mut(hp).enumerate() {
         let xi: [T; D] = std::array::from_fn(|k| x[i + k * b]);
-        for (j, r) in row.iter_mut().enumerate() {
-            let mut s = b1[j];
-            for k in 0..D {
-                s = madd::<T, FMA>(xi[k], w1[k][j], s);
-            }
-            *r = s;
+        // Chunks of 8 units and one of 4 (`Hp` is a multiple of 4): no scalar tail.
+        let mut j0 = 0;
+        while j0 + LANES <= hp {
+            hidden_chunk::<T, D, LANES, FMA>(b1, &w1, &xi, j0, row);
+            j0 += LANES;
+        }
+        if hp > j0 {
+            hidden_chunk::<T, D, 4, FMA>(b1, &w1, &xi, j0, row);
         }
     }
     crate::kernels::act_in_place(act, &mut hid[..b * hp]);
