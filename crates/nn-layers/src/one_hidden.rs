@@ -173,23 +173,32 @@ fn row_dots<T: Scalar, const FMA: bool>(
     }
 }
 
-/// `row[j] = b₁[j] + Σ_k xi[k] W₁[k, j]` for the hidden units `j0 .. j0 + C` of one sample.
+/// `hid[i·Hp + j] = b₁[j] + Σ_k x[i + k·b] W₁[k, j]` for the hidden units `j0 .. j0 + C` of
+/// every sample: the chunk's weights stay in registers while the samples run, so each
+/// sample costs `D` multiply–adds (with the input broadcast from memory) and one store.
 #[inline(always)]
-fn hidden_chunk<T: Scalar, const D: usize, const C: usize, const FMA: bool>(
+fn hidden_cols<T: Scalar, const D: usize, const C: usize, const FMA: bool>(
     b1: &[T],
     w1: &[&[T]; D],
-    xi: &[T; D],
+    x: &[T],
+    b: usize,
     j0: usize,
-    row: &mut [T],
+    hid: &mut [T],
 ) {
-    let mut s: [T; C] = b1[j0..j0 + C].try_into().expect("a chunk");
-    for k in 0..D {
-        let w: &[T; C] = w1[k][j0..j0 + C].try_into().expect("a chunk");
-        for l in 0..C {
-            s[l] = madd::<T, FMA>(xi[k], w[l], s[l]);
+    let hp = b1.len();
+    let bc: [T; C] = b1[j0..j0 + C].try_into().expect("a chunk");
+    let wc: [[T; C]; D] = std::array::from_fn(|k| w1[k][j0..j0 + C].try_into().expect("a chunk"));
+    let xs: [&[T]; D] = std::array::from_fn(|k| &x[k * b..(k + 1) * b]);
+    for (i, row) in hid[..b * hp].chunks_exact_mut(hp).enumerate() {
+        let mut s = bc;
+        for k in 0..D {
+            let xv = xs[k][i];
+            for l in 0..C {
+                s[l] = madd::<T, FMA>(xv, wc[k][l], s[l]);
+            }
         }
+        row[j0..j0 + C].copy_from_slice(&s);
     }
-    row[j0..j0 + C].copy_from_slice(&s);
 }
 
 /// The forward pass: `x` (the mapped input, column-major `b × D`) → `hid` (sample-major
@@ -208,17 +217,14 @@ pub(crate) fn forward<T: Scalar, const D: usize, const FMA: bool>(
     let hp = p.hp;
     let b1 = &p.b1[..hp];
     let w1: [&[T]; D] = std::array::from_fn(|k| &p.w1t[k * hp..(k + 1) * hp]);
-    for (i, row) in hid[..b * hp].chunks_exact_mut(hp).enumerate() {
-        let xi: [T; D] = std::array::from_fn(|k| x[i + k * b]);
-        // Chunks of 8 units and one of 4 (`Hp` is a multiple of 4): no scalar tail.
-        let mut j0 = 0;
-        while j0 + LANES <= hp {
-            hidden_chunk::<T, D, LANES, FMA>(b1, &w1, &xi, j0, row);
-            j0 += LANES;
-        }
-        if hp > j0 {
-            hidden_chunk::<T, D, 4, FMA>(b1, &w1, &xi, j0, row);
-        }
+    // Chunks of 8 units and one of 4 (`Hp` is a multiple of 4): no scalar tail.
+    let mut j0 = 0;
+    while j0 + LANES <= hp {
+        hidden_cols::<T, D, LANES, FMA>(b1, &w1, x, b, j0, hid);
+        j0 += LANES;
+    }
+    if hp > j0 {
+        hidden_cols::<T, D, 4, FMA>(b1, &w1, x, b, j0, hid);
     }
     crate::kernels::act_in_place(act, &mut hid[..b * hp]);
     for m in 0..D {
