@@ -306,8 +306,6 @@ struct MlpScratch<T> {
     /// Scratch of those passes: the hidden layer's cotangent and the gradients, sample-major.
     dhid: Vec<T>,
     grads: Vec<T>,
-    /// Lane sums of those passes' dot products, one per sample.
-    parts: Vec<[T; one_hidden::LANES]>,
 }
 
 /// What the backward pass of [`crate::one_hidden`] reads and writes besides the pass:
@@ -316,7 +314,6 @@ struct OneHiddenScratch<'a, T> {
     packed: Option<&'a Packed<T>>,
     dhid: &'a mut [T],
     grads: &'a mut [T],
-    parts: &'a mut [[T; one_hidden::LANES]],
 }
 
 /// The hasher of the pass index: its keys are [`state_hash`] values already.
@@ -544,7 +541,6 @@ impl<T: Scalar + Real> MlpDynamics<T> {
                 d1: vec![T::zero(); wmax],
                 dhid: vec![T::zero(); batch * hp],
                 grads: vec![T::zero(); grads_len],
-                parts: vec![[T::zero(); one_hidden::LANES]; if one_hidden { batch } else { 0 }],
                 packed,
             }),
         })
@@ -599,7 +595,6 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         &self,
         s: &mut Activations<T>,
         packed: Option<&Packed<T>>,
-        parts: &mut [[T; one_hidden::LANES]],
         z: &[T],
         theta: &[T],
     ) {
@@ -616,10 +611,10 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             };
             let (x, hid, act) = (&h0[0], &mut s.hid, cfg.activation);
             match self.shapes[0].0 {
-                1 => one_hidden::forward::<T, 1, FMA>(p, b, x, act, hid, parts, out),
-                2 => one_hidden::forward::<T, 2, FMA>(p, b, x, act, hid, parts, out),
-                3 => one_hidden::forward::<T, 3, FMA>(p, b, x, act, hid, parts, out),
-                _ => one_hidden::forward::<T, 4, FMA>(p, b, x, act, hid, parts, out),
+                1 => one_hidden::forward::<T, 1, FMA>(p, b, x, act, hid, out),
+                2 => one_hidden::forward::<T, 2, FMA>(p, b, x, act, hid, out),
+                3 => one_hidden::forward::<T, 3, FMA>(p, b, x, act, hid, out),
+                _ => one_hidden::forward::<T, 4, FMA>(p, b, x, act, hid, out),
             }
             if keep_pre {
                 kernels::act(cfg.final_activation, &s.pre[1], &mut rest[1]);
@@ -688,7 +683,6 @@ impl<T: Scalar + Real> MlpDynamics<T> {
                 d1,
                 oh.dhid,
                 oh.grads,
-                oh.parts,
                 z,
                 a_z,
                 a_theta,
@@ -740,7 +734,6 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         ax: &mut [T],
         dhid: &mut [T],
         grads: &mut [T],
-        parts: &mut [[T; one_hidden::LANES]],
         z: &[T],
         a_z: &mut [T],
         a_theta: &mut [T],
@@ -751,18 +744,10 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         let (_, _, wo2, bo2) = self.shapes[1];
         let (x, hid, act, ax) = (&s.h[0], &s.hid[..], cfg.activation, &mut ax[..d * b]);
         match d {
-            1 => {
-                one_hidden::backward::<T, 1, FMA>(p, b, act, x, hid, delta, dhid, grads, parts, ax)
-            }
-            2 => {
-                one_hidden::backward::<T, 2, FMA>(p, b, act, x, hid, delta, dhid, grads, parts, ax)
-            }
-            3 => {
-                one_hidden::backward::<T, 3, FMA>(p, b, act, x, hid, delta, dhid, grads, parts, ax)
-            }
-            _ => {
-                one_hidden::backward::<T, 4, FMA>(p, b, act, x, hid, delta, dhid, grads, parts, ax)
-            }
+            1 => one_hidden::backward::<T, 1, FMA>(p, b, act, x, hid, delta, dhid, grads, ax),
+            2 => one_hidden::backward::<T, 2, FMA>(p, b, act, x, hid, delta, dhid, grads, ax),
+            3 => one_hidden::backward::<T, 3, FMA>(p, b, act, x, hid, delta, dhid, grads, ax),
+            _ => one_hidden::backward::<T, 4, FMA>(p, b, act, x, hid, delta, dhid, grads, ax),
         }
         let hp = p.hp();
         for k in 0..d {
@@ -797,28 +782,21 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             }
             None => {
                 let i = s.claim(z, hash);
-                self.forward(&mut s.slots[i], s.packed.as_ref(), &mut s.parts, z, theta);
+                self.forward(&mut s.slots[i], s.packed.as_ref(), z, theta);
                 i
             }
         }
     }
 
-    fn forward(
-        &self,
-        s: &mut Activations<T>,
-        p: Option<&Packed<T>>,
-        parts: &mut [[T; one_hidden::LANES]],
-        z: &[T],
-        theta: &[T],
-    ) {
+    fn forward(&self, s: &mut Activations<T>, p: Option<&Packed<T>>, z: &[T], theta: &[T]) {
         match simd_level() {
             // SAFETY: the processor has the level's features (checked by `simd_level`).
             #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx512 => unsafe { self.forward_avx512(s, p, parts, z, theta) },
+            SimdLevel::Avx512 => unsafe { self.forward_avx512(s, p, z, theta) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx2Fma => unsafe { self.forward_fma(s, p, parts, z, theta) },
-            _ => self.forward_impl::<false>(s, p, parts, z, theta),
+            SimdLevel::Avx2Fma => unsafe { self.forward_fma(s, p, z, theta) },
+            _ => self.forward_impl::<false>(s, p, z, theta),
         }
     }
 
@@ -826,30 +804,16 @@ impl<T: Scalar + Real> MlpDynamics<T> {
     /// [`MlpDynamics::forward_fma`] and so the same bits.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-    fn forward_avx512(
-        &self,
-        s: &mut Activations<T>,
-        p: Option<&Packed<T>>,
-        parts: &mut [[T; one_hidden::LANES]],
-        z: &[T],
-        theta: &[T],
-    ) {
-        self.forward_impl::<true>(s, p, parts, z, theta)
+    fn forward_avx512(&self, s: &mut Activations<T>, p: Option<&Packed<T>>, z: &[T], theta: &[T]) {
+        self.forward_impl::<true>(s, p, z, theta)
     }
 
     /// [`MlpDynamics::forward_impl`] compiled for AVX2 and FMA: four f64 lanes instead of two,
     /// and every product-and-add fused (results differ from the plain copy's in the last bits).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn forward_fma(
-        &self,
-        s: &mut Activations<T>,
-        p: Option<&Packed<T>>,
-        parts: &mut [[T; one_hidden::LANES]],
-        z: &[T],
-        theta: &[T],
-    ) {
-        self.forward_impl::<true>(s, p, parts, z, theta)
+    fn forward_fma(&self, s: &mut Activations<T>, p: Option<&Packed<T>>, z: &[T], theta: &[T]) {
+        self.forward_impl::<true>(s, p, z, theta)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -962,14 +926,12 @@ impl<T: Scalar + Real> Dynamics<T> for MlpDynamics<T> {
             packed,
             dhid,
             grads,
-            parts,
             ..
         } = s;
         let oh = OneHiddenScratch {
             packed: packed.as_ref(),
             dhid,
             grads,
-            parts,
         };
         self.vjp_dispatch(&slots[i], d0, d1, oh, z, theta, a, f, a_z, a_theta);
         T::zero()
@@ -1018,25 +980,23 @@ mod tests {
             packed,
             dhid,
             grads,
-            parts,
             ..
         } = s;
         let slot = &mut slots[0];
         let p = packed.as_ref();
         match which {
-            Copy::Plain => f.forward_impl::<false>(slot, p, parts, z, theta),
+            Copy::Plain => f.forward_impl::<false>(slot, p, z, theta),
             // SAFETY: callers check the processor's level first.
             #[cfg(target_arch = "x86_64")]
-            Copy::Fma => unsafe { f.forward_fma(slot, p, parts, z, theta) },
+            Copy::Fma => unsafe { f.forward_fma(slot, p, z, theta) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            Copy::Avx512 => unsafe { f.forward_avx512(slot, p, parts, z, theta) },
+            Copy::Avx512 => unsafe { f.forward_avx512(slot, p, z, theta) },
         }
         let oh = OneHiddenScratch {
             packed: p,
             dhid,
             grads,
-            parts,
         };
         match which {
             Copy::Plain => {

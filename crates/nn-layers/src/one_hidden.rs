@@ -105,13 +105,13 @@ impl<T: Scalar> Packed<T> {
 const ROWS: usize = 4;
 
 /// The products of rows `i0 .. i0 + R` of `rows` with `w` (`Hp = w.len()`), each row's in
-/// [`LANES`] interleaved lanes (element `j` into lane `j mod 8`), into `parts[i0 ..]`.
+/// [`LANES`] interleaved lanes (element `j` into lane `j mod 8`), the lanes of each added as a
+/// fixed tree into `out[i0 ..]`.
 #[inline(always)]
 fn row_lanes<T: Scalar, const R: usize, const FMA: bool>(
     rows: &[T],
     w: &[T],
     i0: usize,
-    parts: &mut [[T; LANES]],
     out: &mut [T],
 ) {
     let hp = w.len();
@@ -139,7 +139,6 @@ fn row_lanes<T: Scalar, const R: usize, const FMA: bool>(
             }
         }
     }
-    let _ = parts;
     for (r, p) in acc.iter().enumerate() {
         let q: [T; 4] = std::array::from_fn(|l| p[l] + p[l + 4]);
         out[i0 + r] = (q[0] + q[2]) + (q[1] + q[3]);
@@ -148,27 +147,24 @@ fn row_lanes<T: Scalar, const R: usize, const FMA: bool>(
 
 /// `out[i] = Σ_j rows[i·Hp + j] w[j]` for every row of `rows` (`Hp = w.len()`, a multiple of
 /// 4): each row's products in [`LANES`] interleaved lanes (element `j` into lane `j mod 8`),
-/// [`ROWS`] rows at a time, kept in `parts`, then the lanes of each added as a fixed tree.
-/// Every row sees the same operations in the same order however the rows are grouped. (The
-/// two loops are apart on purpose: with each row's lanes summed as soon as they are done,
-/// LLVM splits the lanes into 2-wide registers.)
+/// [`ROWS`] rows at a time, then the lanes of each added as a fixed tree. Every row sees the
+/// same operations in the same order however the rows are grouped. (LLVM keeps these
+/// accumulators in 2-wide registers, to suit the final tree; keeping the lanes in memory and
+/// summing them in a second loop gave 4-wide products but gathers in that loop, and was
+/// slower. Summing with 8-wide products needs a transposing reduction across rows, which
+/// the compiler does not form from this code.)
 #[inline(always)]
-fn row_dots<T: Scalar, const FMA: bool>(
-    rows: &[T],
-    w: &[T],
-    parts: &mut [[T; LANES]],
-    out: &mut [T],
-) {
+fn row_dots<T: Scalar, const FMA: bool>(rows: &[T], w: &[T], out: &mut [T]) {
     let hp = w.len();
     debug_assert!(hp.is_multiple_of(4), "rows are padded to a multiple of 4");
     let n = out.len();
     let mut i = 0;
     while i + ROWS <= n {
-        row_lanes::<T, ROWS, FMA>(rows, w, i, parts, out);
+        row_lanes::<T, ROWS, FMA>(rows, w, i, out);
         i += ROWS;
     }
     while i < n {
-        row_lanes::<T, 1, FMA>(rows, w, i, parts, out);
+        row_lanes::<T, 1, FMA>(rows, w, i, out);
         i += 1;
     }
 }
@@ -211,7 +207,6 @@ pub(crate) fn forward<T: Scalar, const D: usize, const FMA: bool>(
     x: &[T],
     act: Activation,
     hid: &mut [T],
-    parts: &mut [[T; LANES]],
     out: &mut [T],
 ) {
     let hp = p.hp;
@@ -229,7 +224,7 @@ pub(crate) fn forward<T: Scalar, const D: usize, const FMA: bool>(
     crate::kernels::act_in_place(act, &mut hid[..b * hp]);
     for m in 0..D {
         let col = &mut out[m * b..(m + 1) * b];
-        row_dots::<T, FMA>(&hid[..b * hp], &p.w2t[m * hp..(m + 1) * hp], parts, col);
+        row_dots::<T, FMA>(&hid[..b * hp], &p.w2t[m * hp..(m + 1) * hp], col);
         for o in col.iter_mut() {
             *o += p.b2[m];
         }
@@ -351,7 +346,6 @@ pub(crate) fn backward<T: Scalar, const D: usize, const FMA: bool>(
     delta: &[T],
     dhid: &mut [T],
     grads: &mut [T],
-    parts: &mut [[T; LANES]],
     ax: &mut [T],
 ) {
     let hp = p.hp;
@@ -363,7 +357,7 @@ pub(crate) fn backward<T: Scalar, const D: usize, const FMA: bool>(
     }
     for k in 0..D {
         let col = &mut ax[k * b..(k + 1) * b];
-        row_dots::<T, FMA>(&dhid[..b * hp], &p.w1t[k * hp..(k + 1) * hp], parts, col);
+        row_dots::<T, FMA>(&dhid[..b * hp], &p.w1t[k * hp..(k + 1) * hp], col);
     }
 }
 
@@ -440,8 +434,7 @@ mod tests {
         p.pack(&theta, &shapes);
         let hp = p.hp();
         let (mut hid, mut out) = (vec![0.0; b * hp], vec![0.0; b * d]);
-        let mut parts = vec![[0.0; LANES]; b];
-        forward::<f64, D, false>(&p, b, &x, Activation::Tanh, &mut hid, &mut parts, &mut out);
+        forward::<f64, D, false>(&p, b, &x, Activation::Tanh, &mut hid, &mut out);
         let (mut dhid, mut grads, mut ax) = (
             vec![0.0; b * hp],
             vec![0.0; grads_len(d, hp)],
@@ -456,7 +449,6 @@ mod tests {
             &delta,
             &mut dhid,
             &mut grads,
-            &mut parts,
             &mut ax,
         );
         let (out_r, gw1, gb1, gw2, ax_r) = reference(d, h, b, &theta, &shapes, &x, &delta);
