@@ -368,13 +368,17 @@ fn chunk<T: Scalar, const D: usize, const C: usize, const DERIV: u8, const FMA: 
     let mut g2 = [[T::zero(); C]; D];
     let mut g1 = [[T::zero(); C]; D];
     let mut gb = [T::zero(); C];
-    for i in 0..b {
+    // The inputs and the outputs sliced once, to exact lengths, so that the loop over the
+    // samples has no bounds checks and keeps its pointers in registers.
+    let dcols: [&[T]; D] = std::array::from_fn(|m| &delta[m * b..(m + 1) * b]);
+    let xcols: [&[T]; D] = std::array::from_fn(|k| &x[k * b..(k + 1) * b]);
+    let rows = hid[..b * hp].chunks_exact(hp);
+    let drows = dhid[..b * hp].chunks_exact_mut(hp);
+    for (i, (hrow, drow)) in rows.zip(drows).enumerate() {
         // Each step is a loop over the chunk's lanes, so that each becomes vector operations.
-        let h: [T; C] = hid[i * hp + j0..i * hp + j0 + C]
-            .try_into()
-            .expect("a chunk");
-        let di: [T; D] = std::array::from_fn(|m| delta[i + m * b]);
-        let xi: [T; D] = std::array::from_fn(|k| x[i + k * b]);
+        let h: [T; C] = hrow[j0..j0 + C].try_into().expect("a chunk");
+        let di: [T; D] = std::array::from_fn(|m| dcols[m][i]);
+        let xi: [T; D] = std::array::from_fn(|k| xcols[k][i]);
         let mut g = [T::zero(); C];
         for m in 0..D {
             for l in 0..C {
@@ -395,7 +399,7 @@ fn chunk<T: Scalar, const D: usize, const C: usize, const DERIV: u8, const FMA: 
         for l in 0..C {
             gb[l] += dl[l];
         }
-        dhid[i * hp + j0..i * hp + j0 + C].copy_from_slice(&dl);
+        drow[j0..j0 + C].copy_from_slice(&dl);
     }
     for m in 0..D {
         grads[m * hp + j0..m * hp + j0 + C].copy_from_slice(&g2[m]);
