@@ -253,15 +253,15 @@ mod simd {
             }
             if hp - j >= 4 {
                 let c0 = _mm256_loadu_pd(wp.add(j));
-                for r in 0..R {
+                for (r, lo) in lo.iter_mut().enumerate() {
                     let o = rp.add((i0 + r) * hp + j);
-                    lo[r] = _mm256_fmadd_pd(_mm256_loadu_pd(o), c0, lo[r]);
+                    *lo = _mm256_fmadd_pd(_mm256_loadu_pd(o), c0, *lo);
                 }
             }
-            for r in 0..R {
-                let q = _mm256_add_pd(lo[r], hi[r]);
+            for (o, (lo, hi)) in out[i0..i0 + R].iter_mut().zip(lo.iter().zip(&hi)) {
+                let q = _mm256_add_pd(*lo, *hi);
                 let x = _mm_add_pd(_mm256_castpd256_pd128(q), _mm256_extractf128_pd::<1>(q));
-                out[i0 + r] = _mm_cvtsd_f64(_mm_add_sd(x, _mm_unpackhi_pd(x, x)));
+                *o = _mm_cvtsd_f64(_mm_add_sd(x, _mm_unpackhi_pd(x, x)));
             }
         }
     }
