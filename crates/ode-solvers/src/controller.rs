@@ -55,27 +55,35 @@ impl PiController {
     /// previous accepted step's error `err_prev` and the estimator order `q`.
     #[inline]
     pub fn accept_factor(&self, err: f64, err_prev: f64, q: u32) -> f64 {
-        self.accept_factor_log2(err, log2(err), log2(err_prev), q)
+        self.accept_factor_with(err, log2(err_prev), &NegPow::new(self.alpha(q)))
     }
 
-    /// [`PiController::accept_factor`] given `log2(err)` and `log2(err_prev)` as computed by
-    /// [`log2`]: the integrator keeps the previous step's logarithm instead of
-    /// taking it again (same result, bit for bit).
+    /// The exponent `α = 1/(q+1) - 0.75 β` of the error.
     #[inline]
-    pub(crate) fn accept_factor_log2(
-        &self,
-        err: f64,
-        log2_err: f64,
-        log2_prev: f64,
-        q: u32,
-    ) -> f64 {
+    pub(crate) fn alpha(&self, q: u32) -> f64 {
+        1.0 / (q as f64 + 1.0) - 0.75 * self.beta
+    }
+
+    /// [`PiController::accept_factor`] given `log2(err_prev)` as computed by [`log2`] (the
+    /// integrator keeps each accepted step's logarithm for the next step) and the series of
+    /// `m^(-α)` built once per solve; the same bits as `accept_factor`.
+    ///
+    /// `err^(-α) · err_prev^β` is evaluated as `2^(β log2(err_prev) - α e) · m^(-α)` with
+    /// `err = 2^e m`, `m ∈ [√½, √2]`: the exponential needs only the exponent `e`, so it runs
+    /// side by side with the series in `m`, and the step's critical path (error norm, factor,
+    /// next step) holds one short series instead of a logarithm followed by an exponential.
+    #[inline]
+    pub(crate) fn accept_factor_with(&self, err: f64, log2_prev: f64, pow: &NegPow) -> f64 {
         if err == 0.0 {
             return self.fac_max;
         }
-        let alpha = 1.0 / (q as f64 + 1.0) - 0.75 * self.beta;
-        // err^-α · err_prev^β as one exponential of a sum of logarithms (the controller sits
-        // on the step's critical path; two library `pow` calls were a fifth of a small solve).
-        let f = self.safety * exp2(-alpha * log2_err + self.beta * log2_prev);
+        let f = if (f64::MIN_POSITIVE..f64::INFINITY).contains(&err) {
+            let (e, m) = split(err);
+            let big = self.safety * exp2(self.beta * log2_prev - pow.alpha * e);
+            big * pow.mantissa(m)
+        } else {
+            self.safety * exp2(self.beta * log2_prev - pow.alpha * log2(err))
+        };
         f.clamp(self.fac_min, self.fac_max)
     }
 
@@ -85,8 +93,64 @@ impl PiController {
         if !err.is_finite() {
             return self.fac_min;
         }
-        let alpha = 1.0 / (q as f64 + 1.0) - 0.75 * self.beta;
-        (self.safety * exp2(-alpha * log2(err))).clamp(self.fac_min, 1.0)
+        (self.safety * exp2(-self.alpha(q) * log2(err))).clamp(self.fac_min, 1.0)
+    }
+}
+
+/// `x = 2^e · m` with `e` integral (returned as f64) and `m ∈ [√½, √2]`, for positive
+/// normal `x` (exact: only the exponent field moves).
+#[inline(always)]
+fn split(x: f64) -> (f64, f64) {
+    let bits = x.to_bits();
+    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    if m > std::f64::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1;
+    }
+    (e as f64, m)
+}
+
+/// Terms of [`NegPow`]'s series: `|s| ≤ 0.1716` and the coefficients are below `|α|` in
+/// magnitude for `|α| ≤ ½`: relative error below 2e-13 (tested against `powf`).
+const POW_TERMS: usize = 16;
+
+/// `m^(-α)` for `m ∈ [√½, √2]` as a power series in `s = (m - 1)/(m + 1)` (`|s| ≤ 0.1716`):
+/// `m = (1 + s)/(1 - s)`, so `m^(-α) = exp(-2α atanh s) = Σ c_k s^k`, with the coefficients
+/// from `E' = g' E` for `E = exp(g)`, `g = -2α atanh s`:
+/// `k c_k = -2α Σ_{j odd ≤ k} c_{k-j}`, `c_0 = 1`. Built once per solve from `α`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NegPow {
+    alpha: f64,
+    c: [f64; POW_TERMS],
+}
+
+impl NegPow {
+    /// The series for exponent `-alpha`.
+    pub(crate) fn new(alpha: f64) -> Self {
+        let mut c = [0.0; POW_TERMS];
+        c[0] = 1.0;
+        for k in 1..POW_TERMS {
+            let acc: f64 = (1..=k).step_by(2).map(|j| c[k - j]).sum();
+            c[k] = -2.0 * alpha * acc / k as f64;
+        }
+        NegPow { alpha, c }
+    }
+
+    /// `m^(-α)`, in Estrin's scheme (pairs of terms, then pairs of pairs: four levels after
+    /// the division).
+    #[inline(always)]
+    fn mantissa(&self, m: f64) -> f64 {
+        let c = &self.c;
+        let s = (m - 1.0) / (m + 1.0);
+        let s2 = s * s;
+        let s4 = s2 * s2;
+        let s8 = s4 * s4;
+        let p: [f64; 8] = std::array::from_fn(|i| c[2 * i] + s * c[2 * i + 1]);
+        let q: [f64; 4] = std::array::from_fn(|i| p[2 * i] + s2 * p[2 * i + 1]);
+        let r0 = q[0] + s4 * q[1];
+        let r1 = q[2] + s4 * q[3];
+        r0 + s8 * r1
     }
 }
 
@@ -98,25 +162,21 @@ pub(crate) fn log2(x: f64) -> f64 {
     if !(f64::MIN_POSITIVE..f64::INFINITY).contains(&x) {
         return x.log2();
     }
-    let bits = x.to_bits();
-    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
-    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-    if m > std::f64::consts::SQRT_2 {
-        m *= 0.5;
-        e += 1;
-    }
-    // ln m = 2 atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172: the series to s¹⁵.
+    let (e, m) = split(x);
+    // ln m = 2 atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172: the series to s¹⁵, in Estrin's
+    // scheme (pairs of terms, then pairs of pairs): the factor sits on the step's critical
+    // path, and this chain is three multiply–add levels deep after s² instead of Horner's
+    // seven.
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
-    let p = 1.0 / 15.0;
-    let p = p * s2 + 1.0 / 13.0;
-    let p = p * s2 + 1.0 / 11.0;
-    let p = p * s2 + 1.0 / 9.0;
-    let p = p * s2 + 1.0 / 7.0;
-    let p = p * s2 + 1.0 / 5.0;
-    let p = p * s2 + 1.0 / 3.0;
-    let p = p * s2 + 1.0;
-    e as f64 + 2.0 * s * p * std::f64::consts::LOG2_E
+    let s4 = s2 * s2;
+    let s8 = s4 * s4;
+    let q0 = 1.0 + s2 * (1.0 / 3.0);
+    let q1 = 1.0 / 5.0 + s2 * (1.0 / 7.0);
+    let q2 = 1.0 / 9.0 + s2 * (1.0 / 11.0);
+    let q3 = 1.0 / 13.0 + s2 * (1.0 / 15.0);
+    let p = (q0 + s4 * q1) + s8 * (q2 + s4 * q3);
+    e + 2.0 * s * p * std::f64::consts::LOG2_E
 }
 
 /// `2^y` for the controller, relative error below 1e-13; 0 below 2⁻¹⁰²², ∞ above 2¹⁰²³, NaN
@@ -136,20 +196,22 @@ fn exp2(y: f64) -> f64 {
     // x86-64, which has no rounding instruction).
     const MAGIC: f64 = 6_755_399_441_055_744.0;
     let n = (y + MAGIC) - MAGIC;
-    // 2^f = e^(f ln 2), |f ln 2| ≤ 0.347: Taylor to degree 11.
+    // 2^f = e^(f ln 2), |f ln 2| ≤ 0.347: Taylor to degree 11, in Estrin's scheme (four
+    // levels after x² instead of Horner's eleven multiply–adds in a chain).
     let x = (y - n) * std::f64::consts::LN_2;
-    let p = 1.0 / 39_916_800.0;
-    let p = p * x + 1.0 / 3_628_800.0;
-    let p = p * x + 1.0 / 362_880.0;
-    let p = p * x + 1.0 / 40_320.0;
-    let p = p * x + 1.0 / 5_040.0;
-    let p = p * x + 1.0 / 720.0;
-    let p = p * x + 1.0 / 120.0;
-    let p = p * x + 1.0 / 24.0;
-    let p = p * x + 1.0 / 6.0;
-    let p = p * x + 0.5;
-    let p = p * x + 1.0;
-    let p = p * x + 1.0;
+    let x2 = x * x;
+    let x4 = x2 * x2;
+    let x8 = x4 * x4;
+    let q0 = 1.0 + x;
+    let q1 = 0.5 + x * (1.0 / 6.0);
+    let q2 = 1.0 / 24.0 + x * (1.0 / 120.0);
+    let q3 = 1.0 / 720.0 + x * (1.0 / 5_040.0);
+    let q4 = 1.0 / 40_320.0 + x * (1.0 / 362_880.0);
+    let q5 = 1.0 / 3_628_800.0 + x * (1.0 / 39_916_800.0);
+    let r0 = q0 + x2 * q1;
+    let r1 = q2 + x2 * q3;
+    let r2 = q4 + x2 * q5;
+    let p = (r0 + x4 * r1) + x8 * r2;
     p * f64::from_bits(((n as i64 + 1023) as u64) << 52)
 }
 
@@ -248,6 +310,50 @@ mod tests {
         assert_eq!(exp2(-1100.0), 0.0);
         assert_eq!(exp2(1100.0), f64::INFINITY);
         assert!(exp2(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn mantissa_series_matches_the_library() {
+        // α from the most negative a valid controller allows (q = 7, β → ½) to the largest
+        // (q = 1, β = 0).
+        for alpha in [-0.25, -0.1, 0.0, 0.04, 0.17, 0.303, 0.47, 0.5] {
+            let pow = NegPow::new(alpha);
+            let mut worst: f64 = 0.0;
+            for k in 0..=20_000 {
+                let m = std::f64::consts::FRAC_1_SQRT_2
+                    + k as f64 * (std::f64::consts::SQRT_2 - std::f64::consts::FRAC_1_SQRT_2)
+                        / 20_000.0;
+                let want = m.powf(-alpha);
+                worst = worst.max((pow.mantissa(m) - want).abs() / want);
+            }
+            assert!(worst <= 2e-13, "α = {alpha}: relative error {worst:e}");
+        }
+    }
+
+    #[test]
+    fn unclamped_factors_match_the_pow_formulas() {
+        // Factors far outside the usual clamp, so that every error and β is seen unclamped.
+        for beta in [0.0, 0.04, 0.2, 0.45] {
+            let c = PiController {
+                safety: 0.9,
+                fac_min: 1e-300,
+                fac_max: 1e300,
+                beta,
+            };
+            for q in [1, 2, 4, 7] {
+                let alpha = c.alpha(q);
+                for err in samples().filter(|e| *e <= 1.0) {
+                    for prev in [1e-4f64, 0.01, 0.5, 1.0] {
+                        let want = c.safety * err.powf(-alpha) * prev.powf(beta);
+                        let got = c.accept_factor(err, prev, q);
+                        assert!(
+                            (got - want).abs() <= 1e-12 * want,
+                            "{err:e} {prev} {q} {beta}: {got:e} vs {want:e}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

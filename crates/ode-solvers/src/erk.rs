@@ -193,8 +193,11 @@ pub(crate) fn err_sq<T: Real, const M: usize>(
         for q in 0..M {
             e += coef[q] * rows[q][j];
         }
+        // The reciprocal needs only `y1`, so its division runs while the last stage is
+        // evaluated; the step's critical path (last stage, error, controller, next step)
+        // then holds a multiplication instead of a division.
         let w = atol[j] + rtol[j] * y0[j].as_f64().abs().max(y1[j].as_f64().abs());
-        let r = e.as_f64() / w;
+        let r = e.as_f64() * (1.0 / w);
         acc += r * r;
     }
     acc
@@ -212,8 +215,9 @@ pub(crate) fn err_norm<T: Real, const M: usize>(
 ) -> f64 {
     let n = y0.len();
     if sc.groups <= 1 {
+        // The mean as a product: `1/n` is known before the step starts.
         let acc = err_sq(coef, rows, y0, y1, sc.atol, sc.rtol);
-        return (acc / n.max(1) as f64).sqrt();
+        return (acc * (1.0 / n.max(1) as f64)).sqrt();
     }
     sc.combine(n, |r| {
         let len = r.len();

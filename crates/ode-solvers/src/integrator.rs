@@ -1,7 +1,7 @@
 //! The driver: the adaptive (or fixed-step) loop around any [`Stepper`], with output at
 //! requested times, stop times, events, statistics and typed errors.
 
-use crate::controller::log2 as controller_log2;
+use crate::controller::{log2 as controller_log2, NegPow};
 use crate::event::locate;
 use crate::solution::DenseSolution;
 use crate::{
@@ -551,6 +551,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         };
         // log2(err_prev), kept from step to step so the controller takes one logarithm a step.
         let mut log2_prev = controller_log2(err_prev);
+        let pow = NegPow::new(controller.alpha(q));
         let mut h = match (opts.fixed_step, warm_h, opts.first_step) {
             (Some(dt), _, _) => dt,
             (None, Some(h), _) => h,
@@ -668,8 +669,9 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                     h *= controller.reject_factor(err, q);
                     continue;
                 }
+                let mut fac = controller.accept_factor_with(err, log2_prev, &pow);
+                // For the next step's factor: off this step's critical path.
                 let log2_err = controller_log2(err);
-                let mut fac = controller.accept_factor_log2(err, log2_err, log2_prev, q);
                 if last_rejected {
                     fac = fac.min(1.0);
                 }
