@@ -137,6 +137,11 @@ impl NegPow {
         NegPow { alpha, c }
     }
 
+    /// The exponent `α` the series was built for.
+    pub(crate) fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
     /// `m^(-α)`, in Estrin's scheme (pairs of terms, then pairs of pairs: four levels after
     /// the division).
     #[inline(always)]

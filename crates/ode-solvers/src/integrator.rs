@@ -46,6 +46,8 @@ pub struct Integrator<T: Real, M: Stepper<T>> {
     g_new: Vec<f64>,
     /// How the last solve ended, if it completed adaptively (for [`WarmStart`]).
     warm: Option<Ended>,
+    /// The controller's series of `m^-α`, kept from solve to solve while `α` is the same.
+    pow: Option<NegPow>,
 }
 
 /// The end of a completed adaptive solve: its final time and direction, the next step-size
@@ -173,6 +175,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             g_old: Vec::new(),
             g_new: Vec::new(),
             warm: None,
+            pow: None,
         }
     }
 
@@ -551,7 +554,11 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         };
         // log2(err_prev), kept from step to step so the controller takes one logarithm a step.
         let mut log2_prev = controller_log2(err_prev);
-        let pow = NegPow::new(controller.alpha(q));
+        let alpha = controller.alpha(q);
+        let pow = match self.pow {
+            Some(p) if p.alpha() == alpha => p,
+            _ => *self.pow.insert(NegPow::new(alpha)),
+        };
         let mut h = match (opts.fixed_step, warm_h, opts.first_step) {
             (Some(dt), _, _) => dt,
             (None, Some(h), _) => h,
