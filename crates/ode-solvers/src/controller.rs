@@ -118,7 +118,8 @@ const POW_TERMS: usize = 16;
 /// `m^(-α)` for `m ∈ [√½, √2]` as a power series in `s = (m - 1)/(m + 1)` (`|s| ≤ 0.1716`):
 /// `m = (1 + s)/(1 - s)`, so `m^(-α) = exp(-2α atanh s) = Σ c_k s^k`, with the coefficients
 /// from `E' = g' E` for `E = exp(g)`, `g = -2α atanh s`:
-/// `k c_k = -2α Σ_{j odd ≤ k} c_{k-j}`, `c_0 = 1`. Built once per solve from `α`.
+/// `k c_k = -2α Σ_{j odd ≤ k} c_{k-j}`, `c_0 = 1`. Built from `α` (the integrator keeps it
+/// from solve to solve).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct NegPow {
     alpha: f64,
@@ -169,9 +170,9 @@ pub(crate) fn log2(x: f64) -> f64 {
     }
     let (e, m) = split(x);
     // ln m = 2 atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172: the series to s¹⁵, in Estrin's
-    // scheme (pairs of terms, then pairs of pairs): the factor sits on the step's critical
-    // path, and this chain is three multiply–add levels deep after s² instead of Horner's
-    // seven.
+    // scheme (pairs of terms, then pairs of pairs): three multiply–add levels after s²
+    // instead of Horner's seven, for the rejected-step factor, which is on the critical path
+    // (the accepted-step factor takes `NegPow`'s series instead).
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
     let s4 = s2 * s2;
