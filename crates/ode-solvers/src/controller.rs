@@ -64,25 +64,27 @@ impl PiController {
         1.0 / (q as f64 + 1.0) - 0.75 * self.beta
     }
 
-    /// [`PiController::accept_factor`] given `log2(err_prev)` as computed by [`log2`] (the
-    /// integrator keeps each accepted step's logarithm for the next step) and the series of
-    /// `m^(-α)` built once per solve; the same bits as `accept_factor`.
+    /// `safety · x^(-a) · err_prev^β`, clamped, with `a` the exponent `pow` was built for:
+    /// [`PiController::accept_factor`] for `x = err` and `a = α`; the integrator passes the
+    /// squared norm `x = err²` with `a = α/2`, so that it need not wait for a square root.
+    /// `log2(err_prev)` is as computed by [`log2`] (the integrator keeps each accepted
+    /// step's logarithm for the next step).
     ///
-    /// `err^(-α) · err_prev^β` is evaluated as `2^(β log2(err_prev) - α e) · m^(-α)` with
-    /// `err = 2^e m`, `m ∈ [√½, √2]`: the exponential needs only the exponent `e`, so it runs
+    /// `x^(-a) · err_prev^β` is evaluated as `2^(β log2(err_prev) - a e) · m^(-a)` with
+    /// `x = 2^e m`, `m ∈ [√½, √2]`: the exponential needs only the exponent `e`, so it runs
     /// side by side with the series in `m`, and the step's critical path (error norm, factor,
     /// next step) holds one short series instead of a logarithm followed by an exponential.
     #[inline]
-    pub(crate) fn accept_factor_with(&self, err: f64, log2_prev: f64, pow: &NegPow) -> f64 {
-        if err == 0.0 {
+    pub(crate) fn accept_factor_with(&self, x: f64, log2_prev: f64, pow: &NegPow) -> f64 {
+        if x == 0.0 {
             return self.fac_max;
         }
-        let f = if (f64::MIN_POSITIVE..f64::INFINITY).contains(&err) {
-            let (e, m) = split(err);
+        let f = if (f64::MIN_POSITIVE..f64::INFINITY).contains(&x) {
+            let (e, m) = split(x);
             let big = self.safety * exp2(self.beta * log2_prev - pow.alpha * e);
             big * pow.mantissa(m)
         } else {
-            self.safety * exp2(self.beta * log2_prev - pow.alpha * log2(err))
+            self.safety * exp2(self.beta * log2_prev - pow.alpha * log2(x))
         };
         f.clamp(self.fac_min, self.fac_max)
     }
@@ -356,6 +358,17 @@ mod tests {
                             (got - want).abs() <= 1e-12 * want,
                             "{err:e} {prev} {q} {beta}: {got:e} vs {want:e}"
                         );
+                        // The integrator's form: the squared norm with the series for α/2
+                        // (while err² is normal; below 1e-154 it underflows and the factor
+                        // is the clamp's).
+                        if err >= 1e-150 {
+                            let sq = NegPow::new(0.5 * alpha);
+                            let got = c.accept_factor_with(err * err, log2(prev), &sq);
+                            assert!(
+                                (got - want).abs() <= 1e-12 * want,
+                                "squared {err:e} {prev} {q} {beta}: {got:e} vs {want:e}"
+                            );
+                        }
                     }
                 }
             }

@@ -491,7 +491,7 @@ fn finish<T: Real, const M: usize>(
 
 impl<T: Real> Dop853<T> {
     /// One step (without the dense output's stages) for states of length `DIM` (any length
-    /// when `DIM` is 0); returns the error norm.
+    /// when `DIM` is 0); returns the squared error norm.
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn step_n<Sys: OdeSystem<T> + ?Sized, const DIM: usize>(
@@ -543,7 +543,9 @@ impl<T: Real> Dop853<T> {
                     if deno <= 0.0 {
                         deno = 1.0;
                     }
-                    err5 / (len as f64 * deno).sqrt()
+                    // The square of `err5 / sqrt(len · deno)`: the square root is left to
+                    // the caller (see `Stepper::step_err_sq`).
+                    err5 * err5 / (len as f64 * deno)
                 };
                 if sc.groups <= 1 {
                     block(0..n)
@@ -591,6 +593,25 @@ impl<T: Real> Stepper<T> for Dop853<T> {
     }
 
     fn step<Sys: OdeSystem<T> + ?Sized>(
+        &self,
+        sys: &Sys,
+        t: f64,
+        h: f64,
+        y0: &[T],
+        f0: &[T],
+        y1: &mut [T],
+        f1: &mut [T],
+        scale: Option<ErrorScale<'_>>,
+        ws: &mut Dop853Workspace<T>,
+    ) -> StepReport {
+        let rep = self.step_err_sq(sys, t, h, y0, f0, y1, f1, scale, ws);
+        StepReport {
+            err: rep.err.sqrt(),
+            ..rep
+        }
+    }
+
+    fn step_err_sq<Sys: OdeSystem<T> + ?Sized>(
         &self,
         sys: &Sys,
         t: f64,

@@ -203,10 +203,12 @@ pub(crate) fn err_sq<T: Real, const M: usize>(
     acc
 }
 
-/// The RMS error norm ([`ErrorScale::rms`], blocks included) of the local error
-/// `e = Σ_q coef[q] · rows[q]`, computed without storing `e`.
+/// The square of the RMS error norm ([`ErrorScale::rms`], blocks included: the largest
+/// block's) of the local error `e = Σ_q coef[q] · rows[q]`, computed without storing `e`. The
+/// square root is left to the caller, so that the driver's step-size chain need not wait for
+/// it ([`Stepper::step_err_sq`]).
 #[inline(always)]
-pub(crate) fn err_norm<T: Real, const M: usize>(
+pub(crate) fn err_norm_sq<T: Real, const M: usize>(
     coef: &[T; M],
     rows: &[&[T]; M],
     y0: &[T],
@@ -217,14 +219,14 @@ pub(crate) fn err_norm<T: Real, const M: usize>(
     if sc.groups <= 1 {
         // The mean as a product: `1/n` is known before the step starts.
         let acc = err_sq(coef, rows, y0, y1, sc.atol, sc.rtol);
-        return (acc * (1.0 / n.max(1) as f64)).sqrt();
+        return acc * (1.0 / n.max(1) as f64);
     }
     sc.combine(n, |r| {
         let len = r.len();
         let rows: [&[T]; M] = cut(rows, r.clone());
         let (y0, y1) = (&y0[r.clone()], &y1[r.clone()]);
         let acc = err_sq(coef, &rows, y0, y1, &sc.atol[r.clone()], &sc.rtol[r]);
-        (acc / len.max(1) as f64).sqrt()
+        acc / len.max(1) as f64
     })
 }
 
@@ -290,11 +292,11 @@ pub(crate) fn lincomb<T: Real>(out: &mut [T], base: Option<&[T]>, t: &Terms<'_, 
     })
 }
 
-/// [`err_norm`] of `e = Σ terms`.
-fn lincomb_err_norm<T: Real>(t: &Terms<'_, T>, y0: &[T], y1: &[T], sc: &ErrorScale<'_>) -> f64 {
+/// [`err_norm_sq`] of `e = Σ terms`.
+fn lincomb_err_norm_sq<T: Real>(t: &Terms<'_, T>, y0: &[T], y1: &[T], sc: &ErrorScale<'_>) -> f64 {
     with_len!(t.len, M => {
         let (coef, rows) = t.fixed::<M>();
-        err_norm::<T, M>(&coef, &rows, y0, y1, sc)
+        err_norm_sq::<T, M>(&coef, &rows, y0, y1, sc)
     })
 }
 
@@ -302,7 +304,7 @@ impl<T: Real> ExplicitRk<T> {
     /// One step of a tableau with `NS` stages (FSAL or not), with every stage combination a
     /// fused kernel of a compile-time number of terms, for states of length `DIM` (any
     /// length when `DIM` is 0). Zero coefficients are multiplied rather than skipped: for
-    /// finite stages that adds exact zeros.
+    /// finite stages that adds exact zeros. Returns the squared error norm.
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn step_fixed<S: OdeSystem<T> + ?Sized, const NS: usize, const FSAL: bool, const DIM: usize>(
@@ -366,14 +368,14 @@ impl<T: Real> ExplicitRk<T> {
             Some(sc) if !self.e.is_empty() => {
                 let e = &self.e[..NS];
                 let coef: [T; NS] = arr(|l| ht * e[l]);
-                err_norm(&coef, &rows, y0, y1, &sc)
+                err_norm_sq(&coef, &rows, y0, y1, &sc)
             }
             _ => 0.0,
         }
     }
 
     /// One step of any tableau: the stage combinations are built at run time, zero
-    /// coefficients left out.
+    /// coefficients left out. Returns the squared error norm.
     #[allow(clippy::too_many_arguments)]
     fn step_any<S: OdeSystem<T> + ?Sized>(
         &self,
@@ -431,7 +433,7 @@ impl<T: Real> ExplicitRk<T> {
                 for (l, &el) in self.e.iter().enumerate() {
                     terms.push(ht * el, row(l));
                 }
-                lincomb_err_norm(&terms, y0, y1, &sc)
+                lincomb_err_norm_sq(&terms, y0, y1, &sc)
             }
             _ => 0.0,
         }
@@ -462,6 +464,26 @@ impl<T: Real> Stepper<T> for ExplicitRk<T> {
 
     #[inline]
     fn step<S: OdeSystem<T> + ?Sized>(
+        &self,
+        sys: &S,
+        t: f64,
+        h: f64,
+        y0: &[T],
+        f0: &[T],
+        y1: &mut [T],
+        f1: &mut [T],
+        scale: Option<ErrorScale<'_>>,
+        ws: &mut ErkWorkspace<T>,
+    ) -> StepReport {
+        let rep = self.step_err_sq(sys, t, h, y0, f0, y1, f1, scale, ws);
+        StepReport {
+            err: rep.err.sqrt(),
+            ..rep
+        }
+    }
+
+    #[inline]
+    fn step_err_sq<S: OdeSystem<T> + ?Sized>(
         &self,
         sys: &S,
         t: f64,

@@ -46,7 +46,8 @@ pub struct Integrator<T: Real, M: Stepper<T>> {
     g_new: Vec<f64>,
     /// How the last solve ended, if it completed adaptively (for [`WarmStart`]).
     warm: Option<Ended>,
-    /// The controller's series of `m^-α`, kept from solve to solve while `α` is the same.
+    /// The controller's series of `m^(-α/2)` (for the squared error norm), kept from solve
+    /// to solve while `α` is the same.
     pow: Option<NegPow>,
 }
 
@@ -554,7 +555,8 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         };
         // log2(err_prev), kept from step to step so the controller takes one logarithm a step.
         let mut log2_prev = controller_log2(err_prev);
-        let alpha = controller.alpha(q);
+        // The series of `m^(-α/2)`, for the squared error norm.
+        let alpha = 0.5 * controller.alpha(q);
         let pow = match self.pow {
             Some(p) if p.alpha() == alpha => p,
             _ => *self.pow.insert(NegPow::new(alpha)),
@@ -650,7 +652,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 rtol: &self.rtol,
                 groups: opts.norm_groups,
             };
-            let rep = self.method.step(
+            let rep = self.method.step_err_sq(
                 sys,
                 t,
                 h,
@@ -665,19 +667,22 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             let mut h_next = h;
             let mut fac_at_max = false;
             if adaptive {
-                let err = if all_finite(&self.y1) {
+                // The squared norm: the factor is taken from it (`err^-α = (err²)^(-α/2)`),
+                // so the step-size chain does not wait for the square root.
+                let err_sq = if all_finite(&self.y1) {
                     rep.err
                 } else {
                     f64::INFINITY
                 };
-                if err.is_nan() || err > 1.0 {
+                if err_sq.is_nan() || err_sq > 1.0 {
                     run.stats.rejected += 1;
                     last_rejected = true;
-                    h *= controller.reject_factor(err, q);
+                    h *= controller.reject_factor(err_sq.sqrt(), q);
                     continue;
                 }
-                let mut fac = controller.accept_factor_with(err, log2_prev, &pow);
+                let mut fac = controller.accept_factor_with(err_sq, log2_prev, &pow);
                 // For the next step's factor: off this step's critical path.
+                let err = err_sq.sqrt();
                 let log2_err = controller_log2(err);
                 if last_rejected {
                     fac = fac.min(1.0);

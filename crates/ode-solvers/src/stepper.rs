@@ -88,6 +88,8 @@ impl ErrorScale<'_> {
 /// - [`Stepper::step`] advances from `(t, y0)` with `f0 = f(t, y0)` over `h` (negative when
 ///   integrating backward), writing the new state into `y1`. When `scale` is given it also
 ///   returns the error norm. It must not allocate.
+/// - The driver calls [`Stepper::step_err_sq`], whose default is `step` with the norm
+///   squared; a method may override it to skip its norm's square root.
 /// - A method with an error estimator returns its order in [`Stepper::error_order`]; the
 ///   driver then uses `1 / (error_order + 1)` as the controller exponent.
 /// - Dense output: [`Stepper::dense_prepare`] stores what the interpolant needs
@@ -160,6 +162,31 @@ pub trait Stepper<T: Real>: Clone + Send + Sync + 'static {
         scale: Option<ErrorScale<'_>>,
         ws: &mut Self::Workspace,
     ) -> StepReport;
+
+    /// [`Stepper::step`] with the report's `err` the *square* of the error norm: what the
+    /// driver calls. The default squares `step`'s norm; a method whose norm ends in a square
+    /// root overrides it to leave the root out, since each step's size waits on the previous
+    /// step's error and the root's latency would be paid on every step.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn step_err_sq<S: OdeSystem<T> + ?Sized>(
+        &self,
+        sys: &S,
+        t: f64,
+        h: f64,
+        y0: &[T],
+        f0: &[T],
+        y1: &mut [T],
+        f1: &mut [T],
+        scale: Option<ErrorScale<'_>>,
+        ws: &mut Self::Workspace,
+    ) -> StepReport {
+        let rep = self.step(sys, t, h, y0, f0, y1, f1, scale, ws);
+        StepReport {
+            err: rep.err * rep.err,
+            ..rep
+        }
+    }
 
     /// Order of the dense output (the interpolant's error inside a step is O(h^(order+1))).
     /// The default, cubic Hermite, has order 3.
