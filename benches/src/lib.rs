@@ -194,6 +194,30 @@ pub fn our_dop853(p: Problem, tol: f64) -> Vec<f64> {
         .y_final
 }
 
+/// A floor for the time of any explicit Runge–Kutta solve that makes `nfe` right-hand-side
+/// evaluations: the evaluations run as one dependency chain, each one's input formed from
+/// the previous one's output by one multiply and add per component (`y += ε f(t, y)`, with
+/// `ε = 1e-9`, so the state stays near `y0`), on a stack array of compile-time length that
+/// the compiler keeps in registers. A solver's stages are such a chain too (each stage's
+/// input needs the previous stage's derivative), with more work around it, so no solver
+/// with this NFE can beat this time on the same machine; `solver_table` reports it beside
+/// each row, to tell how much of a peer's time is the right-hand side itself.
+#[inline(never)]
+pub fn rhs_chain<P: BenchProblem, const N: usize>(nfe: usize) -> [f64; N] {
+    let p = P::problem();
+    let mut y = [0.0; N];
+    y.copy_from_slice(p.y0);
+    let mut dy = [0.0; N];
+    let (t, eps) = std::hint::black_box((p.t0, 1e-9));
+    for _ in 0..nfe {
+        P::rhs(t, &y, &mut dy);
+        for i in 0..N {
+            y[i] += eps * dy[i];
+        }
+    }
+    y
+}
+
 /// The error measure of the comparison: `max_i |y_i - reference_i|`.
 pub fn max_abs_error(y: &[f64], reference: &[f64]) -> f64 {
     assert_eq!(y.len(), reference.len(), "state length");
@@ -322,6 +346,34 @@ mod tests {
         same_rhs::<Lorenz>();
         same_rhs::<Arenstorf>();
         same_rhs::<Linear10>();
+    }
+
+    #[test]
+    fn rhs_chain_takes_nfe_small_euler_steps() {
+        // Independently: two steps y += 1e-9 A y with the documented matrix of linear10.
+        let a = ode_solvers::problems::linear10_matrix();
+        let n = LINEAR10_DIM;
+        let mut y = Linear10::problem().y0.to_vec();
+        for _ in 0..2 {
+            let f: Vec<f64> = (0..n)
+                .map(|i| (0..n).map(|j| a[i * n + j] * y[j]).sum())
+                .collect();
+            for i in 0..n {
+                y[i] += 1e-9 * f[i];
+            }
+        }
+        let chained = rhs_chain::<Linear10, LINEAR10_DIM>(2);
+        for i in 0..n {
+            assert!(
+                (chained[i] - y[i]).abs() < 1e-15,
+                "{i}: {} vs {}",
+                chained[i],
+                y[i]
+            );
+        }
+        // No evaluations: the initial state.
+        assert_eq!(rhs_chain::<Lorenz, 3>(0).to_vec(), Lorenz::problem().y0);
+        assert_ne!(rhs_chain::<Lorenz, 3>(1).to_vec(), Lorenz::problem().y0);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! crate that offers the method, with `std::time::Instant`: batches of solves sized to last at
 //! least `--batch-ms` (default 20 ms), `--samples` batches (default 21), median time per solve.
 //! NFE is counted by wrapping the right-hand side (the same count for every crate); the error
-//! is `max_i |y_i(t1) - ref_i|` against the reference of `benches::reference`.
+//! is `max_i |y_i(t1) - ref_i|` against the reference of `benches::reference`. Each row also
+//! times `benches::rhs_chain` at our NFE in the same rounds: the right-hand side alone as one
+//! dependency chain, a floor no solver with that NFE can beat.
 //!
 //! Options: `--samples N`, `--batch-ms MS`, `--problem NAME` (repeatable), `--min` (fastest
 //! batch instead of the median, for comparing code changes on a busy machine), `--solve
@@ -24,8 +26,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use benches::{
-    max_abs_error, reference, time_interleaved, tol_label, Arenstorf, BenchProblem, Linear10,
-    Lorenz, REFERENCE_TOL, TOLERANCES,
+    max_abs_error, reference, rhs_chain, time_interleaved, tol_label, Arenstorf, BenchProblem,
+    Linear10, Lorenz, REFERENCE_TOL, TOLERANCES,
 };
 use peers::{runner, Method, Solver};
 
@@ -58,13 +60,14 @@ struct Config {
 const SWEEP: [f64; 8] = [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10];
 
 /// Measures every solver of [`Solver::ALL`] that offers `method` (`None` for the others):
-/// NFE and error from one counted solve, time from interleaved batches of solves.
+/// NFE and error from one counted solve, time from interleaved batches of solves. Also returns
+/// the time of [`rhs_chain`] at our NFE, measured in the same rounds (µs).
 fn measure_row<P: BenchProblem, const N: usize>(
     method: Method,
     tol: f64,
     reference: &[f64],
     cfg: &Config,
-) -> Vec<Option<Measured>> {
+) -> (Vec<Option<Measured>>, f64) {
     let mut counted = Vec::new();
     let mut timed = Vec::new();
     for solver in Solver::ALL {
@@ -92,9 +95,18 @@ fn measure_row<P: BenchProblem, const N: usize>(
             std::hint::black_box(timed_run());
         });
     }
+    // The right-hand-side chain at our NFE, timed in the same rounds.
+    let our_nfe = counted[0].expect("ours offers every method").0;
+    let mut chain = move || {
+        std::hint::black_box(rhs_chain::<P, N>(our_nfe));
+    };
     let mut fs: Vec<&mut dyn FnMut()> = timed.iter_mut().map(|f| f as &mut dyn FnMut()).collect();
-    let mut times = time_interleaved(&mut fs, cfg.samples, cfg.batch).into_iter();
-    counted
+    fs.push(&mut chain);
+    let mut times = time_interleaved(&mut fs, cfg.samples, cfg.batch);
+    let (chain_median, chain_min) = times.pop().expect("the chain's time");
+    let chain_t = if cfg.use_min { chain_min } else { chain_median };
+    let mut times = times.into_iter();
+    let row = counted
         .into_iter()
         .map(|c| {
             c.map(|(nfe, err)| {
@@ -107,7 +119,8 @@ fn measure_row<P: BenchProblem, const N: usize>(
                 }
             })
         })
-        .collect()
+        .collect();
+    (row, chain_t.as_secs_f64() * 1e6)
 }
 
 /// Runs the solves of `--solve` (for a profiler).
@@ -168,7 +181,7 @@ fn table<P: BenchProblem, const N: usize>(
     }
     for &tol in &cfg.tols {
         for method in Method::ALL {
-            let row = measure_row::<P, N>(method, tol, &r.y, cfg);
+            let (row, chain_us) = measure_row::<P, N>(method, tol, &r.y, cfg);
             for (solver, m) in Solver::ALL.iter().zip(&row) {
                 if let Some(m) = m {
                     points.push((
@@ -226,6 +239,7 @@ fn table<P: BenchProblem, const N: usize>(
                     let err_ok = ours.err <= peer_err_min;
                     let yn = |ok: bool| if ok { "yes" } else { "**no**" };
                     cells.push(format!("{:.2}x ({})", ratio, s.label()));
+                    cells.push(format!("{} / {:.2}x", fmt_us(chain_us), chain_us / t));
                     cells.push(format!("{} / {} / {}", yn(time_ok), yn(nfe_ok), yn(err_ok)));
                     if !time_ok {
                         misses.push(format!(
@@ -260,6 +274,7 @@ fn table<P: BenchProblem, const N: usize>(
                 }
                 None => {
                     cells.push("-".into());
+                    cells.push(fmt_us(chain_us));
                     cells.push("-".into());
                 }
             }
@@ -332,6 +347,7 @@ fn main() {
         .collect();
     header.extend(peer_labels.iter().map(String::as_str));
     header.push("ours ÷ fastest peer (same method)");
+    header.push("RHS chain at our NFE µs / ÷ fastest peer");
     header.push("target met: time ≤ 0.8x / NFE ≤ peers / error ≤ peers");
     println!();
     println!("| {} |", header.join(" | "));
