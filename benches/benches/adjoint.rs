@@ -3,9 +3,11 @@
 //! for each gradient method of the `adjoint` crate and each way of differentiating the network
 //! (`tape`: `TapeDynamics` on the `autodiff` tape; `nn-layers`: `MlpDynamics`, its hand-written
 //! product), with the achieved GFLOP/s against the rate of a plain gemm of the same shapes
-//! measured in the same run, right before and right after each row (their mean; this
-//! machine's clock drops under sustained load, so a rate measured once at the start flatters
-//! the short rows and penalises the long ones).
+//! measured in the same run, right before and right after each repetition of each row: the
+//! "% of gemm" column gives the median over the repetitions of each one's rate against the
+//! mean of the two gemm readings around it, and the fastest repetition against the best gemm
+//! reading (this machine's speed moves by tens of percent within a minute, so a rate measured
+//! once per row, or once at the start, compares a gradient with another moment's machine).
 //!
 //! Peak heap is measured with a counting global allocator: the most bytes live during the
 //! gradient call above the level before the dynamics were built, so it includes their working
@@ -173,8 +175,13 @@ fn row<D: Counted>(
     let warm = odeint(f, z0, theta, &[0.0, 0.01], rk4.clone(), &opts, gm).unwrap();
     let _ = warm.backward(&dl).unwrap();
     drop(warm);
-    let gemm_before = gemm_rate();
+    // The gemm rate is read right before and right after every repetition, so that each
+    // gradient is compared with the machine's speed in the same seconds (on a shared machine
+    // the speed moves by tens of percent within a minute).
+    let mut gemm_before = gemm_rate();
     let mut times = Vec::with_capacity(reps);
+    let mut gemms = vec![gemm_before];
+    let mut around = Vec::with_capacity(reps);
     let mut peak = 0.0;
     let mut stats = None;
     for rep in 0..reps {
@@ -189,20 +196,33 @@ fn row<D: Counted>(
             peak = (PEAK.load(Ordering::Relaxed) - base) as f64 / (1024.0 * 1024.0);
             stats = Some((g.stats, f.counts()));
         }
+        let gemm_after = gemm_rate();
+        gemms.push(gemm_after);
+        around.push(0.5 * (gemm_before + gemm_after));
+        gemm_before = gemm_after;
     }
-    let gemm_after = gemm_rate();
-    times.sort_by(f64::total_cmp);
-    let secs = times[times.len() / 2];
-    let fastest = times[0];
     let (s, counts) = stats.expect("at least one repetition");
-    let gemm = 0.5 * (gemm_before + gemm_after);
     // Every forward pass computed (evaluations, and the forward halves of the products that
     // found none kept) plus the two backward products of every VJP.
     let flop = counts.computed as f64 * EVAL_FLOP + s.backward.vjps as f64 * 2.0 * EVAL_FLOP;
+    // Each repetition's rate as a fraction of the gemm rate around it; and the best of each.
+    let mut pct: Vec<f64> = times
+        .iter()
+        .zip(&around)
+        .map(|(t, g)| 100.0 * flop / t / 1e9 / g)
+        .collect();
+    pct.sort_by(f64::total_cmp);
+    times.sort_by(f64::total_cmp);
+    gemms.sort_by(f64::total_cmp);
+    let secs = times[times.len() / 2];
+    let fastest = times[0];
     let rate = flop / secs / 1e9;
+    let gemm_median = gemms[gemms.len() / 2];
+    let gemm_best = gemms[gemms.len() - 1];
+    let best_pct = 100.0 * flop / fastest / 1e9 / gemm_best;
     println!(
-        "| {n} | {label} | {peak:.2} | {secs:.2} | {fastest:.2} | {rate:.2} | {gemm_before:.1} / {gemm_after:.1} | {:.0}% | {} | {} | {} |",
-        100.0 * rate / gemm,
+        "| {n} | {label} | {peak:.2} | {secs:.2} | {fastest:.2} | {rate:.2} | {gemm_median:.1} / {gemm_best:.1} | {:.0}% / {best_pct:.0}% | {} | {} | {} |",
+        pct[pct.len() / 2],
         s.forward.nfe,
         s.backward.nfe,
         s.backward.vjps
@@ -239,7 +259,7 @@ fn main() {
     // row's baseline, so that it is not counted against whichever row comes first.
     let _ = gemm_rate();
     println!("MLP {DIM}→{HIDDEN}→{DIM}, batch {BATCH}, f64, RK4 dt = 0.01, one thread");
-    println!("| steps | dynamics: method | peak heap incl. the dynamics' memory (MiB) | seconds (median) | seconds (fastest) | GFLOP/s (median) | gemm GFLOP/s (before / after) | % of gemm | fwd NFE | bwd evals | bwd VJPs |");
+    println!("| steps | dynamics: method | peak heap incl. the dynamics' memory (MiB) | seconds (median) | seconds (fastest) | GFLOP/s (median) | gemm GFLOP/s around the repetitions (median / best) | % of gemm (median over repetitions of each one against the gemm rate around it / fastest repetition against the best gemm rate) | fwd NFE | bwd evals | bwd VJPs |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &steps {
         let c = (n as f64).sqrt().round() as usize;
