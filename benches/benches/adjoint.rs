@@ -18,7 +18,8 @@
 //! `ADJOINT_BENCH_DYNAMICS=tape` or `nn-layers` only one kind of dynamics;
 //! `ADJOINT_BENCH_TAPE_KEEP=4` gives the tape's `Direct` and `Checkpointed` rows
 //! `TapeDynamics::with_memory(4)` (default 0: no kept tapes; the nn-layers rows always keep 4);
-//! `ADJOINT_BENCH_REPS=3` times each gradient three times (median and fastest reported; the
+//! `ADJOINT_BENCH_CHECKPOINTS=8,80` sets the `Checkpointed` rows' checkpoint counts (default
+//! 8, √steps and 4·√steps); `ADJOINT_BENCH_REPS=3` times each gradient three times (median and fastest reported; the
 //! peak heap and the counts are the first's). Output: a markdown table on stdout.
 //!
 //! ```text
@@ -237,6 +238,9 @@ fn main() {
     let only: Option<Vec<String>> = std::env::var("ADJOINT_BENCH_METHODS")
         .ok()
         .map(|s| s.split(',').map(|v| v.trim().to_string()).collect());
+    let checkpoint_counts: Option<Vec<usize>> = std::env::var("ADJOINT_BENCH_CHECKPOINTS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect());
     let reps: usize = std::env::var("ADJOINT_BENCH_REPS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -267,7 +271,10 @@ fn main() {
             ("Adjoint".to_string(), GradMethod::adjoint()),
             ("Direct".to_string(), GradMethod::direct()),
         ];
-        for k in [8, c, 4 * c] {
+        let counts = checkpoint_counts
+            .clone()
+            .unwrap_or_else(|| vec![8, c, 4 * c]);
+        for k in counts {
             methods.push((format!("Checkpointed({k})"), GradMethod::checkpointed(k)));
         }
         if let Some(only) = &only {
