@@ -62,6 +62,18 @@ impl<T: Real> Checkpoints<T> {
         }
     }
 
+    /// For a solve whose number of steps is known in advance (fixed steps): the smallest
+    /// stride at which at most `budget` checkpoints fall within `steps` steps, set from the
+    /// start, so that the checkpoints are evenly spaced and none is thinned out later. The
+    /// doubling alone would end with between `budget/2` and `budget` of them, and segments of
+    /// up to twice the length. A hint only: if more steps come than expected, the doubling
+    /// still bounds the count.
+    pub(crate) fn expect_steps(&mut self, steps: usize) {
+        if self.budget > 0 {
+            self.stride = (steps / (self.budget + 1) + 1).max(1);
+        }
+    }
+
     pub(crate) fn start_interval(&mut self, i: usize) {
         self.interval = i;
         self.pos = None;
@@ -520,7 +532,44 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::dot;
+    use super::{dot, Checkpoints};
+
+    /// Feeds `steps` steps of a one-dimensional state (the step index) through a record with
+    /// `budget` checkpoints, and returns the kept positions of its single interval.
+    fn kept(budget: usize, steps: usize, hint: Option<usize>) -> Vec<usize> {
+        let mut c = Checkpoints::<f64>::new(budget, 1);
+        if let Some(h) = hint {
+            c.expect_steps(h);
+        }
+        c.start_interval(0);
+        for k in 0..=steps {
+            c.see(k as f64, &[k as f64]);
+        }
+        let iv = c.finish(&[0.0, steps as f64], &[0.0, steps as f64]);
+        assert_eq!(iv.len(), 1);
+        // Each kept state is the one of its position.
+        for (r, &p) in iv[0].positions.iter().enumerate() {
+            assert_eq!(iv[0].states[r], p as f64);
+        }
+        iv[0].positions.clone()
+    }
+
+    #[test]
+    fn a_known_step_count_spaces_the_checkpoints_evenly() {
+        // 1600 steps, 40 checkpoints: every 40th step (the one at the end is not interior).
+        let want: Vec<usize> = (0..40).map(|j| 40 * j).collect();
+        assert_eq!(kept(40, 1600, Some(1600)), want);
+        // Without the hint the doubling leaves every 64th: 25 segments of 64 steps.
+        let doubled: Vec<usize> = (0..25).map(|j| 64 * j).collect();
+        assert_eq!(kept(40, 1600, None), doubled);
+        // One checkpoint in 48 steps: at 25 (the smallest stride with one multiple below 48).
+        assert_eq!(kept(1, 48, Some(48)), vec![0, 25]);
+        // A hint that is too low: the doubling still bounds the count.
+        let p = kept(4, 100, Some(10));
+        assert!(p.len() <= 5, "{p:?}");
+        // Too high: fewer checkpoints than the budget, still evenly spaced.
+        assert_eq!(kept(4, 50, Some(100)), vec![0, 21, 42]);
+    }
 
     #[test]
     fn dot_is_exact_on_integers_and_close_on_reals_at_every_tail_length() {

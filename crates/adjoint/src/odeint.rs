@@ -352,7 +352,11 @@ where
             Record::Steps(intervals, tab)
         }
         (GradMethod::Checkpointed { checkpoints, .. }, Some(tab)) => {
-            let rec = RefCell::new(Checkpoints::new(checkpoints, n));
+            let mut checkpoints = Checkpoints::new(checkpoints, n);
+            if let Some(steps) = o.fixed_step.and_then(|dt| fixed_step_count(ts, dt)) {
+                checkpoints.expect_steps(steps);
+            }
+            let rec = RefCell::new(checkpoints);
             let events = [Event::new(|t: f64, y: &[T]| {
                 rec.borrow_mut().see(t, y);
                 1.0
@@ -572,4 +576,40 @@ fn find_tableau<T: Real, M: Stepper<T>>(
     Err(AdjointError::NoTableau {
         method: method.name(),
     })
+}
+
+/// The number of fixed steps of size `dt` the solves through `ts` take (the driver lands on
+/// each observation time once within `dt·(1 + 1e-10)` of it), or `None` if it is not a
+/// sensible count. Only a hint for placing checkpoints: rounding may make it one off.
+fn fixed_step_count(ts: &[f64], dt: f64) -> Option<usize> {
+    let dt = dt.abs();
+    if !dt.is_finite() || dt <= 0.0 {
+        return None;
+    }
+    let mut total = 0usize;
+    for w in ts.windows(2) {
+        let r = ((w[1] - w[0]).abs() / dt) / (1.0 + 1e-10);
+        if !r.is_finite() || r > 1e15 {
+            return None;
+        }
+        total = total.saturating_add((r.ceil() as usize).max(1));
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixed_step_count;
+
+    #[test]
+    fn fixed_step_counts() {
+        assert_eq!(fixed_step_count(&[0.0, 16.0], 0.01), Some(1600));
+        // 40 steps, then 0.37 / 0.05 = 7.4: eight.
+        assert_eq!(fixed_step_count(&[0.0, 2.0, 2.37], 0.05), Some(48));
+        // Backward in time, and a step size given with either sign.
+        assert_eq!(fixed_step_count(&[1.0, 0.0], -0.25), Some(4));
+        assert_eq!(fixed_step_count(&[0.0, 1.0], 0.0), None);
+        assert_eq!(fixed_step_count(&[0.0, 1.0], f64::NAN), None);
+        assert_eq!(fixed_step_count(&[0.0, 1e300], 1e-300), None);
+    }
 }
