@@ -92,8 +92,10 @@ pub enum GradMethod {
         tableau: Option<&'static Tableau>,
     },
     /// As `Direct`, but the forward pass keeps only the observed states and at most
-    /// `checkpoints` states at evenly spaced accepted steps; the backward pass recomputes each
-    /// segment between checkpoints from its start. Same gradients as `Direct` to rounding.
+    /// `checkpoints` states at evenly spaced accepted steps (exactly `checkpoints` with a
+    /// fixed step, whose step count is known in advance; between half and all of them for an
+    /// adaptive solve); the backward pass recomputes each segment between checkpoints from
+    /// its start. Same gradients as `Direct` to rounding.
     Checkpointed {
         /// Largest number of intermediate checkpoints (the observed states are kept anyway).
         checkpoints: usize,
