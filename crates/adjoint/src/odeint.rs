@@ -92,7 +92,8 @@ pub enum GradMethod {
         tableau: Option<&'static Tableau>,
     },
     /// As `Direct`, but the forward pass keeps only the observed states and at most
-    /// `checkpoints` states at evenly spaced accepted steps (exactly `checkpoints` with a
+    /// `checkpoints` states at evenly spaced accepted steps (all `checkpoints`, or one per step
+    /// when there are fewer steps, with a
     /// fixed step, whose step count is known in advance; between half and all of them for an
     /// adaptive solve); the backward pass recomputes each segment between checkpoints from
     /// its start. Same gradients as `Direct` to rounding.
