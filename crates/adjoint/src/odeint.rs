@@ -92,11 +92,10 @@ pub enum GradMethod {
         tableau: Option<&'static Tableau>,
     },
     /// As `Direct`, but the forward pass keeps only the observed states and at most
-    /// `checkpoints` states at evenly spaced accepted steps (all `checkpoints`, or one per step
-    /// when there are fewer steps, with a
-    /// fixed step, whose step count is known in advance; between half and all of them for an
-    /// adaptive solve); the backward pass recomputes each segment between checkpoints from
-    /// its start. Same gradients as `Direct` to rounding.
+    /// `checkpoints` states at evenly spaced accepted steps: with a fixed step, whose step
+    /// count is known in advance, all of them (or one per step when there are fewer steps);
+    /// in an adaptive solve between half and all of them. The backward pass recomputes each
+    /// segment between checkpoints from its start. Same gradients as `Direct` to rounding.
     Checkpointed {
         /// Largest number of intermediate checkpoints (the observed states are kept anyway).
         checkpoints: usize,
