@@ -19,8 +19,9 @@
 //! `ADJOINT_BENCH_TAPE_KEEP=4` gives the tape's `Direct` and `Checkpointed` rows
 //! `TapeDynamics::with_memory(4)` (default 0: no kept tapes; the nn-layers rows always keep 4);
 //! `ADJOINT_BENCH_CHECKPOINTS=8,80` sets the `Checkpointed` rows' checkpoint counts (default
-//! 8, √steps and 4·√steps); `ADJOINT_BENCH_REPS=3` times each gradient three times (median and fastest reported; the
-//! peak heap and the counts are the first's). Output: a markdown table on stdout.
+//! 8, √steps and 4·√steps); `ADJOINT_BENCH_REPS=3` times each gradient three times (median
+//! and fastest reported; the peak heap and the counts are the first's). Output: a markdown
+//! table on stdout.
 //!
 //! ```text
 //! cargo bench -p benches --bench adjoint

@@ -70,7 +70,7 @@ impl<T: Real> Checkpoints<T> {
     /// still bounds the count.
     pub(crate) fn expect_steps(&mut self, steps: usize) {
         if self.budget > 0 {
-            self.stride = (steps / (self.budget + 1) + 1).max(1);
+            self.stride = steps / (self.budget + 1) + 1;
         }
     }
 
