@@ -580,23 +580,13 @@ fn find_tableau<T: Real, M: Stepper<T>>(
     })
 }
 
-/// The number of fixed steps of size `dt` the solves through `ts` take (the driver lands on
-/// each observation time once within `dt·(1 + 1e-10)` of it), or `None` if it is not a
+/// The number of fixed steps of size `dt` the solves through `ts` take (one solve per
+/// interval, each counted by [`ode_solvers::fixed_step_count`]), or `None` if it is not a
 /// sensible count. Only a hint for placing checkpoints: rounding may make it one off.
 fn fixed_step_count(ts: &[f64], dt: f64) -> Option<usize> {
-    let dt = dt.abs();
-    if !dt.is_finite() || dt <= 0.0 {
-        return None;
-    }
-    let mut total = 0usize;
-    for w in ts.windows(2) {
-        let r = ((w[1] - w[0]).abs() / dt) / (1.0 + 1e-10);
-        if !r.is_finite() || r > 1e15 {
-            return None;
-        }
-        total = total.saturating_add((r.ceil() as usize).max(1));
-    }
-    Some(total)
+    ts.windows(2).try_fold(0usize, |total, w| {
+        ode_solvers::fixed_step_count(w[0], w[1], dt).map(|k| total.saturating_add(k))
+    })
 }
 
 #[cfg(test)]

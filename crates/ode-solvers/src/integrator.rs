@@ -9,6 +9,32 @@ use crate::{
     SolveError, SolveFailure, Stats, Status, Stepper, Tolerance, WarmStart,
 };
 
+/// A fixed-step solve lands on its end time with the step that comes within
+/// `dt · (1 + FIXED_STEP_SLACK)` of it, so that rounding in the accumulated time does not
+/// leave a sliver of a last step.
+const FIXED_STEP_SLACK: f64 = 1e-10;
+
+/// The number of steps a fixed-step solve of step size `|dt|` takes from `t0` to `t1` (either
+/// direction), by the driver's landing rule; `None` for a step size that is zero or not finite, or
+/// a count beyond 10¹⁵. The accumulated time rounds, so a solve may take one step more than
+/// this where `(t1 − t0)/dt` sits within rounding of the slack.
+///
+/// ```
+/// assert_eq!(ode_solvers::fixed_step_count(0.0, 16.0, 0.01), Some(1600));
+/// assert_eq!(ode_solvers::fixed_step_count(1.0, 0.0, 0.3), Some(4));
+/// ```
+pub fn fixed_step_count(t0: f64, t1: f64, dt: f64) -> Option<usize> {
+    let dt = dt.abs();
+    if !dt.is_finite() || dt <= 0.0 {
+        return None;
+    }
+    let r = ((t1 - t0).abs() / dt) / (1.0 + FIXED_STEP_SLACK);
+    if !r.is_finite() || r > 1e15 {
+        return None;
+    }
+    Some((r.ceil() as usize).max(1))
+}
+
 /// Solves initial value problems with one method, reusing its buffers from solve to solve.
 ///
 /// Once a solve has started, stepping does not allocate: the only allocations of a solve are
@@ -623,7 +649,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             } else {
                 let dt = opts.fixed_step.unwrap_or(0.0) * dir;
                 h = dt;
-                if (dt * (1.0 + 1e-10) - remaining) * dir >= 0.0 {
+                if (dt * (1.0 + FIXED_STEP_SLACK) - remaining) * dir >= 0.0 {
                     h = remaining;
                     lands = true;
                 }
@@ -847,5 +873,39 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         };
         self.ws = Some(ws);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixed_step_count;
+    use crate::{tableau, ExplicitRk, Integrator, Options};
+
+    #[test]
+    fn fixed_step_count_is_the_drivers() {
+        let mut integ = Integrator::new(ExplicitRk::new(&tableau::EULER));
+        let f = |_t: f64, _y: &[f64], dy: &mut [f64]| dy[0] = 1.0;
+        for (t0, t1, dt) in [
+            (0.0f64, 16.0f64, 0.01f64),
+            (0.0, 2.0, 0.05),
+            (2.0, 2.37, 0.05),
+            (1.0, 0.0, 0.3),
+            (1.0, 0.0, -0.3),
+            (0.0, 1.0, 0.1),
+            (0.0, 0.05, 0.1),
+            (0.0, 3.0, 1.0),
+        ] {
+            let sol = integ
+                .solve(&f, t0, t1, &[0.0], &Options::default().fixed_step(dt.abs()))
+                .unwrap();
+            assert_eq!(
+                fixed_step_count(t0, t1, dt),
+                Some(sol.stats.steps()),
+                "{t0} → {t1} by {dt}"
+            );
+        }
+        assert_eq!(fixed_step_count(0.0, 1.0, 0.0), None);
+        assert_eq!(fixed_step_count(0.0, 1.0, f64::NAN), None);
+        assert_eq!(fixed_step_count(0.0, 1e300, 1e-300), None);
     }
 }

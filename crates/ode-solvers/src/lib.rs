@@ -57,7 +57,7 @@ pub use dop853::{Dop853, Dop853Workspace, DOP853_TABLEAU};
 pub use erk::{ErkWorkspace, ExplicitRk, MAX_STAGES};
 pub use error::{SolveError, SolveFailure};
 pub use event::{Direction, Event};
-pub use integrator::{solve, Integrator};
+pub use integrator::{fixed_step_count, solve, Integrator};
 pub use method::{Method, UnknownMethod};
 pub use options::{Options, SaveAt, Tolerance, WarmStart};
 pub use real::Real;
