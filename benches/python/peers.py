@@ -71,8 +71,8 @@ def problems_numpy():
 
     def arenstorf(t, y):
         mu, mu1 = ARENSTORF_MU, 1.0 - ARENSTORF_MU
-        d1 = ((y[0] + mu) ** 2 + y[1] ** 2) ** 1.5
-        d2 = ((y[0] - mu1) ** 2 + y[1] ** 2) ** 1.5
+        r1, r2 = (y[0] + mu) ** 2 + y[1] ** 2, (y[0] - mu1) ** 2 + y[1] ** 2
+        d1, d2 = r1 * np.sqrt(r1), r2 * np.sqrt(r2)  # r^(3/2) as r·√r, as in Hairer's driver
         return np.array([y[2], y[3], y[0] + 2 * y[3] - mu1 * (y[0] + mu) / d1 - mu * (y[0] - mu1) / d2,
                          y[1] - 2 * y[2] - mu1 * y[1] / d1 - mu * y[1] / d2])
 
@@ -122,8 +122,8 @@ def solvers(quick):
 
         def t_arenstorf(t, y):
             mu, mu1 = ARENSTORF_MU, 1.0 - ARENSTORF_MU
-            d1 = ((y[0] + mu) ** 2 + y[1] ** 2) ** 1.5
-            d2 = ((y[0] - mu1) ** 2 + y[1] ** 2) ** 1.5
+            r1, r2 = (y[0] + mu) ** 2 + y[1] ** 2, (y[0] - mu1) ** 2 + y[1] ** 2
+            d1, d2 = r1 * torch.sqrt(r1), r2 * torch.sqrt(r2)
             return torch.stack([y[2], y[3], y[0] + 2 * y[3] - mu1 * (y[0] + mu) / d1 - mu * (y[0] - mu1) / d2,
                                 y[1] - 2 * y[2] - mu1 * y[1] / d1 - mu * y[1] / d2])
 
@@ -155,8 +155,8 @@ def solvers(quick):
 
         def j_arenstorf(t, y, args):
             mu, mu1 = ARENSTORF_MU, 1.0 - ARENSTORF_MU
-            d1 = ((y[0] + mu) ** 2 + y[1] ** 2) ** 1.5
-            d2 = ((y[0] - mu1) ** 2 + y[1] ** 2) ** 1.5
+            r1, r2 = (y[0] + mu) ** 2 + y[1] ** 2, (y[0] - mu1) ** 2 + y[1] ** 2
+            d1, d2 = r1 * jnp.sqrt(r1), r2 * jnp.sqrt(r2)
             return jnp.stack([y[2], y[3], y[0] + 2 * y[3] - mu1 * (y[0] + mu) / d1 - mu * (y[0] - mu1) / d2,
                               y[1] - 2 * y[2] - mu1 * y[1] / d1 - mu * y[1] / d2])
 
