@@ -3,10 +3,11 @@
 
 use std::cell::{Cell, RefCell};
 
-use ode_solvers::{Integrator, Options, Real, SaveAt, Stepper, Tolerance, WarmStart};
+use ode_solvers::{Integrator, Options, Real, SaveAt, SolveError, Stepper, Tolerance, WarmStart};
 
 use crate::error::error_time;
-use crate::odeint::{AdjointOptions, Gradients, Trajectory};
+use crate::odeint::{find_tableau, AdjointOptions, Gradients, Trajectory};
+use crate::quadrature::FixedQuadrature;
 use crate::{AdjointError, Dynamics, GradStats, Pass, PassStats, Result};
 
 /// Runs the backward pass of [`crate::GradMethod::Adjoint`].
@@ -16,6 +17,11 @@ use crate::{AdjointError, Dynamics, GradStats, Pass, PassStats, Result};
 /// f(z(t_i), t_i)` is subtracted from `a_t` (for `i ≥ 1`); then
 /// `ds/dt = [f, -aᵀ∂f/∂z, -aᵀ∂f/∂θ, -aᵀ∂f/∂t]` is solved to `t_{i-1}`. At `t_0`:
 /// `dL/dz0 = a + ∂L/∂z(t_0)`, `dL/dθ = a_θ`, `dL/dt_0 = a_t`.
+///
+/// With fixed steps and a backward method whose tableau is known (an [`ode_solvers::ExplicitRk`]
+/// or [`ode_solvers::Dop853`]), `a_θ` and `a_t` are integrated as a quadrature beside `[z, a]`
+/// ([`crate::quadrature`]): the same discretisation, with stage vectors of length `2·dim`
+/// instead of `2·dim + P + 1`. Otherwise the whole augmented state goes through the integrator.
 ///
 /// The solves of successive intervals share one integrator with [`WarmStart::KeepStep`]: the
 /// state jumps at every `t_i`, so the derivative there is evaluated afresh, but the step size
@@ -81,12 +87,34 @@ where
         opts = opts.fixed_step(dt);
     }
 
+    // With fixed steps and a method whose tableau is known, `a_θ` and `a_t` are integrated as
+    // a quadrature beside `[z, a]` (`crate::quadrature`); otherwise the whole augmented state
+    // goes through the integrator.
+    let mut quad = fixed.and_then(|dt| {
+        find_tableau::<T, B>(&traj.backward_method, None)
+            .ok()
+            .map(|tab| FixedQuadrature::<T>::new(tab, n, p, dt))
+    });
     let mut integ = Integrator::new(traj.backward_method.clone());
     let nt = ts.len();
     let mut s = vec![T::zero(); len];
     let mut f = vec![T::zero(); n];
     let mut dts = vec![0.0; nt];
     let mut backward = PassStats::default();
+    let fail = |error: SolveError, t: f64, from: f64, to: f64| match dynamics.take_error() {
+        Some(message) => AdjointError::Dynamics {
+            pass: Pass::Backward,
+            t,
+            message,
+        },
+        None => AdjointError::Solve {
+            pass: Pass::Backward,
+            t,
+            from,
+            to,
+            source: error,
+        },
+    };
     for i in (1..nt).rev() {
         let zi = &traj.zs[i * n..(i + 1) * n];
         let gi = &dl_dz[i * n..(i + 1) * n];
@@ -103,24 +131,18 @@ where
             dts[i] = d;
             s[len - 1] -= T::from_f64(d);
         }
+        if let Some(q) = &mut quad {
+            let steps = q
+                .solve(dynamics, theta, ts[i], ts[i - 1], &mut s, ao.max_steps)
+                .map_err(|(e, t)| fail(e, t, ts[i], ts[i - 1]))?;
+            backward.accepted += steps;
+            continue;
+        }
         let sol = integ
             .solve(&sys, ts[i], ts[i - 1], &s, &opts)
             .map_err(|e| {
                 let t = error_time(&e.error, e.partial.t_final);
-                match dynamics.take_error() {
-                    Some(message) => AdjointError::Dynamics {
-                        pass: Pass::Backward,
-                        t,
-                        message,
-                    },
-                    None => AdjointError::Solve {
-                        pass: Pass::Backward,
-                        t,
-                        from: ts[i],
-                        to: ts[i - 1],
-                        source: e.error,
-                    },
-                }
+                fail(e.error, t, ts[i], ts[i - 1])
             })?;
         backward.accepted += sol.stats.accepted;
         backward.rejected += sol.stats.rejected;
@@ -133,7 +155,7 @@ where
             message,
         });
     }
-    backward.vjps = vjps.get();
+    backward.vjps = vjps.get() + quad.as_ref().map_or(0, |q| q.vjps);
     let mut dz0 = s[n..2 * n].to_vec();
     for (d, &g) in dz0.iter_mut().zip(&dl_dz[..n]) {
         *d += g;

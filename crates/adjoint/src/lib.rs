@@ -62,6 +62,7 @@ mod dynamics;
 mod error;
 pub mod memo;
 mod odeint;
+mod quadrature;
 mod stats;
 mod tape_dynamics;
 

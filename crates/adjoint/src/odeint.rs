@@ -561,7 +561,7 @@ fn check_adjoint_options(ao: &AdjointOptions) -> Result<()> {
 
 /// The tableau of `method`: the explicit one if given, else that of an [`ExplicitRk`] or
 /// [`Dop853`] (its twelve propagating stages).
-fn find_tableau<T: Real, M: Stepper<T>>(
+pub(crate) fn find_tableau<T: Real, M: Stepper<T>>(
     method: &M,
     explicit: Option<&'static Tableau>,
 ) -> Result<&'static Tableau> {

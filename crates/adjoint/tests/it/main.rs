@@ -6,3 +6,4 @@ mod errors;
 mod linear;
 mod mlp;
 mod props;
+mod quadrature;
