@@ -17,7 +17,8 @@
 //! keeps only the methods whose names start with one of the given prefixes;
 //! `ADJOINT_BENCH_DYNAMICS=tape` or `nn-layers` only one kind of dynamics;
 //! `ADJOINT_BENCH_TAPE_KEEP=4` gives the tape's `Direct` and `Checkpointed` rows
-//! `TapeDynamics::with_memory(4)` (default 0: no kept tapes; the nn-layers rows always keep 4);
+//! `TapeDynamics::with_memory(4)` (default 0: no kept tapes; the nn-layers rows keep 4
+//! passes, and none for `Adjoint`);
 //! `ADJOINT_BENCH_CHECKPOINTS=8,80` sets the `Checkpointed` rows' checkpoint counts (default
 //! 8, √steps and 4·√steps); `ADJOINT_BENCH_REPS=3` times each gradient three times (median
 //! and fastest reported; the peak heap and the counts are the first's). Output: a markdown
@@ -303,7 +304,7 @@ fn main() {
                         // The replay of Direct and Checkpointed evaluates a step's stages and
                         // then takes their products in reverse: with the four RK4 stages kept,
                         // no product repeats its forward pass.
-                        let keep = if name == "Adjoint" { 1 } else { 4 };
+                        let keep = if name == "Adjoint" { 0 } else { 4 };
                         let f = MlpDynamics::new(net, layout, BATCH)
                             .unwrap()
                             .with_memory(keep);

@@ -150,11 +150,12 @@ const KEPT_PASSES: usize = 256;
 
 /// How many forward passes the dynamics keep ([`MlpDynamics::with_memory`]): for `Direct` and
 /// `Checkpointed`, whose backward pass re-evaluates the stages of the forward solve and then
-/// takes products at them, enough for a whole forward solve; one for the adjoint method.
+/// takes products at them, enough for a whole forward solve; none for the adjoint method (its
+/// backward products are all at new states).
 fn memory_passes(solver: &SolverConfig) -> Result<usize, ModelError> {
     let method: ode_solvers::Method = solver.method.parse()?;
     Ok(match solver.grad {
-        GradKind::Adjoint => 1,
+        GradKind::Adjoint => 0,
         GradKind::Direct | GradKind::Checkpointed(_) => method
             .tableau()
             .map_or(ode_solvers::DOP853_TABLEAU.stages(), |t| t.stages())

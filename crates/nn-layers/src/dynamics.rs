@@ -546,21 +546,23 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         })
     }
 
-    /// Keeps the activations of the last `passes` forward passes (at least 1) instead of only
-    /// the last, so that evaluations and vector–Jacobian products at any of those states skip
-    /// their forward pass. Memory: up to `passes` times the activations of one pass (`batch ×`
-    /// the sum of the widths, plus the input width for the state and the widths of the layers
-    /// whose activation's derivative reads its input: none for `Tanh`, `Sigmoid` and
-    /// `Identity`), allocated as passes are made. With `Direct` or
-    /// `Checkpointed` gradients use at least the number of stages of the solver's method (6 for
-    /// Dopri5 and Tsit5, 12 for Dop853), better the number of evaluations of a forward solve;
-    /// the adjoint method gains nothing from it.
+    /// Keeps the activations of the last `passes` forward passes instead of only the last, so
+    /// that evaluations and vector–Jacobian products at any of those states skip their forward
+    /// pass. `0` keeps none: every call computes its forward pass, and no state is hashed,
+    /// copied or compared (nor `θ`, unless the weights are packed): the setting for the
+    /// adjoint method, whose backward products are all at new states. Memory: up to `passes`
+    /// times the activations of one pass (`batch ×` the sum of the widths, plus the input
+    /// width for the state and the widths of the layers whose activation's derivative reads
+    /// its input: none for `Tanh`, `Sigmoid` and `Identity`), allocated as passes are made.
+    /// With `Direct` or `Checkpointed` gradients use at least the number of stages of the
+    /// solver's method (6 for Dopri5 and Tsit5, 12 for Dop853), better the number of
+    /// evaluations of a forward solve; the adjoint method gains nothing from it.
     pub fn with_memory(self, passes: usize) -> Self {
         {
             let mut s = self.scratch.borrow_mut();
-            s.cap = passes.max(1);
+            s.cap = passes;
             let cap = s.cap;
-            s.slots.truncate(cap);
+            s.slots.truncate(cap.max(1));
             s.next = 0;
             s.forget();
             s.index.reserve(cap);
@@ -773,6 +775,15 @@ impl<T: Scalar + Real> MlpDynamics<T> {
     /// The slot of a forward pass at `z` with `θ`: a kept one if there is one (the same bits
     /// as a new one), else a new one, computed.
     fn pass(&self, s: &mut MlpScratch<T>, z: &[T], theta: &[T]) -> usize {
+        if s.cap == 0 {
+            // Nothing kept: only packed weights can be stale.
+            if s.packed.is_some() {
+                s.check_theta(theta, &self.shapes);
+            }
+            s.stats.computed += 1;
+            self.forward(&mut s.slots[0], s.packed.as_ref(), z, theta);
+            return 0;
+        }
         s.check_theta(theta, &self.shapes);
         let hash = state_hash(z);
         match s.find(z, hash) {

@@ -227,6 +227,47 @@ fn kept_forward_passes_give_the_same_products_and_follow_theta() {
 }
 
 #[test]
+fn keeping_no_pass_gives_the_same_bits_and_follows_theta() {
+    // The packed narrow network (the spiral's) and a wide one on the general kernels.
+    for (widths, batch) in [(&[2usize, 50, 2][..], 20usize), (&[8, 40, 8][..], 6)] {
+        let cfg = MlpConfig::new(widths, Activation::Tanh);
+        let mut layout = ParamLayout::new();
+        let mlp = cfg.build(&mut layout, "f").unwrap();
+        let mut theta = vec![0.0; layout.len()];
+        init_params(&layout, &mut theta, 9).unwrap();
+        let n = widths[0] * batch;
+        let plain = MlpDynamics::new(mlp.clone(), layout.clone(), batch).unwrap();
+        let none = MlpDynamics::new(mlp, layout, batch).unwrap().with_memory(0);
+        let z = irregular(n, 0.4);
+        let a = irregular(n, 0.9);
+        let vjp = |f: &MlpDynamics<f64>, th: &[f64]| {
+            let (mut fz, mut az, mut ath) = (vec![0.0; n], vec![0.0; n], vec![0.0; th.len()]);
+            let at = f.vjp(0.0, &z, th, &a, &mut fz, &mut az, &mut ath);
+            (fz, az, ath, at)
+        };
+        let (mut d1, mut d2) = (vec![0.0; n], vec![0.0; n]);
+        none.eval(0.0, &z, &theta, &mut d1);
+        plain.eval(0.0, &z, &theta, &mut d2);
+        assert_eq!(d1, d2);
+        // The same state twice: computed both times.
+        assert_eq!(vjp(&none, &theta), vjp(&plain, &theta));
+        assert_eq!(vjp(&none, &theta), vjp(&plain, &theta));
+        assert_eq!(
+            none.pass_counts(),
+            PassCounts {
+                computed: 3,
+                reused: 0
+            }
+        );
+        // New parameters in the same buffer are used (packed weights are repacked).
+        for v in theta.iter_mut() {
+            *v *= -0.7;
+        }
+        assert_eq!(vjp(&none, &theta), vjp(&plain, &theta));
+    }
+}
+
+#[test]
 fn a_direct_gradient_finds_every_replayed_stage_among_the_forward_solves_passes() {
     use adjoint::{odeint, GradMethod};
     use ode_solvers::{tableau, ExplicitRk, Options};
