@@ -19,6 +19,7 @@
 use ode_solvers::{Real, Stepper, Tableau};
 
 use crate::odeint::{Gradients, Trajectory};
+use crate::revolve::{Action, Schedule};
 use crate::{AdjointError, Dynamics, GradStats, Pass, PassStats, Result};
 
 /// The steps of one interval `[t_{i-1}, t_i]` and the states kept of them.
@@ -32,11 +33,24 @@ pub(crate) struct Interval<T> {
     pub(crate) states: Vec<T>,
 }
 
-/// Records step times and thinned checkpoints during the forward pass (through an event
-/// function that sees every accepted step).
+/// Records step times and checkpoints during the forward pass (through an event function that
+/// sees every accepted step).
+///
+/// The budget `M` is the most states the checkpointing holds at once, forward checkpoints and
+/// the backward pass's recomputed states together. When the step count is known in advance
+/// (fixed steps), the checkpoints go where the first sweep of the binomial schedule with `M`
+/// free slots holds its states ([`Schedule::first_sweep`]), so that the backward pass
+/// continues that schedule and the whole gradient advances the fewest steps possible in `M`
+/// states. Otherwise (adaptive steps) `M / 2` checkpoints are kept evenly spaced by a doubling
+/// stride (between `M / 4` and `M / 2` of them remain), and each segment is reversed with the
+/// slots left.
 pub(crate) struct Checkpoints<T> {
     budget: usize,
     dim: usize,
+    /// The global step indices of the checkpoints, when the step count is known; the next one
+    /// to store is `planned[next_planned]`.
+    planned: Option<Vec<usize>>,
+    next_planned: usize,
     stride: usize,
     global: usize,
     interval: usize,
@@ -52,6 +66,8 @@ impl<T: Real> Checkpoints<T> {
         Checkpoints {
             budget,
             dim,
+            planned: None,
+            next_planned: 0,
             stride: 1,
             global: 0,
             interval: 0,
@@ -62,15 +78,13 @@ impl<T: Real> Checkpoints<T> {
         }
     }
 
-    /// For a solve whose number of steps is known in advance (fixed steps): the smallest
-    /// stride at which at most `budget` checkpoints fall within `steps` steps, set from the
-    /// start, so that the checkpoints are evenly spaced and none is thinned out later. The
-    /// doubling alone would end with between `budget/2` and `budget` of them, and segments of
-    /// up to twice the length. A hint only: if more steps come than expected, the doubling
-    /// still bounds the count.
+    /// For a solve whose number of steps is known in advance (fixed steps): the checkpoints go
+    /// where the binomial schedule's first sweep holds its states. If more steps come than
+    /// expected, the ones after the last planned checkpoint get none (the backward pass still
+    /// reverses them within the budget, advancing more).
     pub(crate) fn expect_steps(&mut self, steps: usize) {
         if self.budget > 0 {
-            self.stride = steps / (self.budget + 1) + 1;
+            self.planned = Some(Schedule::first_sweep(steps, self.budget));
         }
     }
 
@@ -92,17 +106,30 @@ impl<T: Real> Checkpoints<T> {
         };
         self.pos = Some(pos);
         self.global += 1;
-        if self.budget == 0 || !self.global.is_multiple_of(self.stride) {
+        if let Some(plan) = &self.planned {
+            if plan.get(self.next_planned) == Some(&self.global) {
+                if self.states.capacity() == 0 {
+                    // The planned states and the observed state `finish` puts in front.
+                    self.states.reserve_exact((plan.len() + 1) * self.dim);
+                }
+                self.next_planned += 1;
+                self.entries.push((self.interval, pos, self.global));
+                self.states.extend_from_slice(y);
+            }
+            return;
+        }
+        let budget = self.budget / 2;
+        if budget == 0 || !self.global.is_multiple_of(self.stride) {
             return;
         }
         self.entries.push((self.interval, pos, self.global));
         if self.states.capacity() == 0 {
             // Room for the most states ever held (the budget and one before thinning) and the
             // observed state `finish` puts in front, so that the store never grows by doubling.
-            self.states.reserve_exact((self.budget + 2) * self.dim);
+            self.states.reserve_exact((budget + 2) * self.dim);
         }
         self.states.extend_from_slice(y);
-        if self.entries.len() > self.budget {
+        if self.entries.len() > budget {
             // Double the stride and keep the entries on it.
             self.stride *= 2;
             let n = self.dim;
@@ -392,18 +419,17 @@ impl<T: Real> Replay<T> {
     }
 }
 
-/// The backward pass of `Direct` and `Checkpointed`.
-/// The backward sweep of `Direct` and `Checkpointed`. A segment (the steps from one stored
-/// state to the next) is recomputed from its start and its states kept for the replay; a
-/// segment of more than `seg_cap` states is first swept once to keep only every `√len`-th
-/// state, and then replayed piece by piece from those, so that no more than about
-/// `2·√len ≤ seg_cap` states are held at once, at the cost of a second forward sweep of it.
+/// The backward sweep of `Direct` and `Checkpointed`. Segments (the steps from one stored
+/// state to the next) are reversed from the last: each by the binomial schedule of
+/// [`crate::revolve`] with the slots the budget leaves, `budget` minus the forward checkpoints
+/// still held (those at or before the segment's start; `budget = usize::MAX`: no limit, so a
+/// segment's states are recomputed in one sweep and all held).
 pub(crate) fn backward<T, D, M, B>(
     traj: &Trajectory<'_, T, D, M, B>,
     intervals: &[Interval<T>],
     tab: &Tableau,
     dl_dz: &[T],
-    seg_cap: usize,
+    budget: usize,
 ) -> Result<Gradients<T>>
 where
     T: Real,
@@ -420,13 +446,22 @@ where
     let mut ybar = vec![T::zero(); n];
     let mut dtheta = vec![T::zero(); p];
     let mut dts = vec![0.0; nt];
-    let mut seg: Vec<T> = Vec::new();
-    let mut subs: Vec<T> = Vec::new();
-    // The state of the sweep that keeps the pieces' first states (sized when first needed).
-    let mut y0: Vec<T> = Vec::new();
+    // The states a segment's schedule holds, on a stack (sized as first needed).
+    let mut held: Vec<T> = Vec::new();
+    let mut y0 = vec![T::zero(); n];
     let mut y1 = vec![T::zero(); n];
     let mut backward = PassStats::default();
     let mut segment_states = 0;
+    // Forward checkpoints (not observed states) of the intervals before each one.
+    let mut before = 0;
+    let checkpoints_before: Vec<usize> = intervals
+        .iter()
+        .map(|iv| {
+            let b = before;
+            before += iv.positions.len() - 1;
+            b
+        })
+        .collect();
     for i in (1..nt).rev() {
         for (y, &g) in ybar.iter_mut().zip(&dl_dz[i * n..(i + 1) * n]) {
             *y += g;
@@ -436,73 +471,48 @@ where
         let mut tbar_sum = 0.0;
         for (r, &seg_start) in iv.positions.iter().enumerate().rev() {
             let seg_end = iv.positions.get(r + 1).copied().unwrap_or(m);
-            let seg_len = seg_end - seg_start;
-            // Pieces of the segment replayed one at a time: the whole segment, or (when it is
-            // longer than `seg_cap`) pieces of `⌈√len⌉` steps whose first states one sweep
-            // keeps in `subs`.
-            let piece = if seg_len > seg_cap {
-                (seg_len as f64).sqrt().ceil() as usize
-            } else {
-                seg_len
-            };
-            let npieces = seg_len.div_ceil(piece);
-            if npieces > 1 {
-                subs.resize(npieces * n, T::zero());
-                y0.resize(n, T::zero());
-                subs[..n].copy_from_slice(&iv.states[r * n..(r + 1) * n]);
-                y0.copy_from_slice(&subs[..n]);
-                for k in seg_start..seg_start + (npieces - 1) * piece {
+            let free = budget.saturating_sub(checkpoints_before[i - 1] + r);
+            let start_state = &iv.states[r * n..(r + 1) * n];
+            let mut schedule = Schedule::new(seg_end - seg_start, free);
+            held.clear();
+            held.reserve(free.min(seg_end - seg_start - 1) * n);
+            for action in &mut schedule {
+                let (from, to) = match action {
+                    Action::Hold { from, to } => (from, to),
+                    Action::Reverse { from, step, .. } => (from, step),
+                };
+                // A copy of the top held state, advanced from `from` to `to`.
+                let top = match held.len() {
+                    0 => start_state,
+                    h => &held[(h - n)..h],
+                };
+                y0.copy_from_slice(top);
+                for k in seg_start + from..seg_start + to {
                     let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
                     rp.step(dy, theta, t, h, &y0, &mut y1);
                     std::mem::swap(&mut y0, &mut y1);
                     backward.accepted += 1;
-                    let l = k + 1 - seg_start;
-                    if l.is_multiple_of(piece) {
-                        subs[(l / piece) * n..(l / piece + 1) * n].copy_from_slice(&y0);
+                }
+                match action {
+                    Action::Hold { .. } => held.extend_from_slice(&y0),
+                    Action::Reverse { release, .. } => {
+                        let k = seg_start + to;
+                        let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
+                        let (tbar, hbar) =
+                            rp.backprop(dy, theta, t, h, &y0, &mut ybar, &mut dtheta);
+                        tbar_sum += tbar;
+                        if k == m - 1 {
+                            dts[i] += hbar;
+                            tbar_sum -= hbar;
+                        }
+                        backward.accepted += 1;
+                        if release {
+                            held.truncate(held.len() - n);
+                        }
                     }
                 }
             }
-            segment_states = segment_states.max(piece + if npieces > 1 { npieces } else { 0 });
-            for q in (0..npieces).rev() {
-                let start = seg_start + q * piece;
-                let end = (start + piece).min(seg_end);
-                let len = end - start;
-                // Recompute the piece's states from its first one.
-                seg.resize(len * n, T::zero());
-                let first = if npieces > 1 {
-                    &subs[q * n..(q + 1) * n]
-                } else {
-                    &iv.states[r * n..(r + 1) * n]
-                };
-                seg[..n].copy_from_slice(first);
-                for k in start..end - 1 {
-                    let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
-                    let l = k - start;
-                    let (done, rest) = seg.split_at_mut((l + 1) * n);
-                    rp.step(dy, theta, t, h, &done[l * n..], &mut y1);
-                    rest[..n].copy_from_slice(&y1);
-                    backward.accepted += 1;
-                }
-                for k in (start..end).rev() {
-                    let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
-                    let l = k - start;
-                    let (tbar, hbar) = rp.backprop(
-                        dy,
-                        theta,
-                        t,
-                        h,
-                        &seg[l * n..(l + 1) * n],
-                        &mut ybar,
-                        &mut dtheta,
-                    );
-                    tbar_sum += tbar;
-                    if k == m - 1 {
-                        dts[i] += hbar;
-                        tbar_sum -= hbar;
-                    }
-                    backward.accepted += 1;
-                }
-            }
+            segment_states = segment_states.max(schedule.peak + 1);
         }
         dts[i - 1] += tbar_sum;
         if let Some(message) = dy.take_error() {
@@ -555,20 +565,33 @@ mod tests {
     }
 
     #[test]
-    fn a_known_step_count_spaces_the_checkpoints_evenly() {
-        // 1600 steps, 40 checkpoints: every 40th step (the one at the end is not interior).
-        let want: Vec<usize> = (0..40).map(|j| 40 * j).collect();
+    fn a_known_step_count_places_the_checkpoints_of_the_binomial_schedule() {
+        // 1600 steps in 40 slots (S = 41 with the start): C(43, 2) = 903 < 1600, so each
+        // step is advanced up to r = 3 times. The first checkpoint leaves for the rest what
+        // the other 39 slots (S = 40) reverse with r = 2, C(42, 2) = 861 steps: it is at
+        // 1600 − 861 = 739. From there, with S snapshots and C(S + 2, 2) steps left, the
+        // next state is held S + 1 steps on (leaving C(S + 1, 2) to S − 1 snapshots):
+        // 739 + 41, + 40, …, + 3, until no slot is free, 3 steps before the end.
+        let mut want = vec![0, 739];
+        for inc in (3..=41).rev() {
+            want.push(want.last().unwrap() + inc);
+        }
+        assert_eq!(want.len(), 41);
+        assert_eq!(*want.last().unwrap(), 1597);
         assert_eq!(kept(40, 1600, Some(1600)), want);
-        // Without the hint the doubling leaves every 64th: 25 segments of 64 steps.
-        let doubled: Vec<usize> = (0..25).map(|j| 64 * j).collect();
+        // One slot in 48 steps: C(10, 2) = 45 < 48 ≤ C(11, 2) = 55, so r = 9, and the split
+        // leaves between C(9, 2) = 36 and 45 steps to the left and between 9 and 10 to the
+        // right: the largest split is 39.
+        assert_eq!(kept(1, 48, Some(48)), vec![0, 39]);
+        // Without the count, half the budget by the doubling stride: 20 fit at a stride of
+        // 128 (64 would need 25), so every 128th step.
+        let doubled: Vec<usize> = (0..13).map(|j| 128 * j).collect();
         assert_eq!(kept(40, 1600, None), doubled);
-        // One checkpoint in 48 steps: at 25 (the smallest stride with one multiple below 48).
-        assert_eq!(kept(1, 48, Some(48)), vec![0, 25]);
-        // A hint that is too low: the doubling still bounds the count.
+        // A count that is too low or too high: never more checkpoints than the budget.
         let p = kept(4, 100, Some(10));
-        assert!(p.len() <= 5, "{p:?}");
-        // Too high: fewer checkpoints than the budget, still evenly spaced.
-        assert_eq!(kept(4, 50, Some(100)), vec![0, 21, 42]);
+        assert!(p.len() <= 5 && p.iter().all(|&x| x < 10), "{p:?}");
+        let p = kept(4, 50, Some(100));
+        assert!(p.len() <= 5 && p.iter().all(|&x| x < 50), "{p:?}");
     }
 
     #[test]

@@ -63,6 +63,7 @@ mod error;
 pub mod memo;
 mod odeint;
 mod quadrature;
+mod revolve;
 mod stats;
 mod tape_dynamics;
 

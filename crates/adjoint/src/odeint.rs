@@ -91,13 +91,20 @@ pub enum GradMethod {
         /// are this tableau's.
         tableau: Option<&'static Tableau>,
     },
-    /// As `Direct`, but the forward pass keeps only the observed states and at most
-    /// `checkpoints` states at evenly spaced accepted steps: with a fixed step, whose step
-    /// count is known in advance, all of them (or one per step when there are fewer steps);
-    /// in an adaptive solve between half and all of them. The backward pass recomputes each
-    /// segment between checkpoints from its start. Same gradients as `Direct` to rounding.
+    /// As `Direct`, but with at most `checkpoints` states held at once besides the observed
+    /// ones: the forward pass keeps some states (checkpoints), and the backward pass recomputes
+    /// the steps between them from the nearest one, holding recomputed states in the slots
+    /// the checkpoints leave free, by binomial checkpointing (Griewank's schedule, as in
+    /// `revolve`): the fewest recomputed steps for the memory. With a fixed step, whose step
+    /// count is known in advance, the forward pass puts its checkpoints where that schedule
+    /// wants them, so the whole gradient recomputes the fewest steps possible in `checkpoints`
+    /// states (with `checkpoints + 1 ≥ steps`, none: one state per step, as `Direct`); in an
+    /// adaptive solve it keeps between a quarter and half of them evenly spaced and each
+    /// segment is reversed with the rest. `0`: no checkpoints and no limit (each interval is
+    /// recomputed once and all its states held). Same gradients as `Direct` to rounding.
     Checkpointed {
-        /// Largest number of intermediate checkpoints (the observed states are kept anyway).
+        /// The most states held at once for the backward pass, forward checkpoints and
+        /// recomputed states together (the observed states are kept anyway); `0`: no limit.
         checkpoints: usize,
         /// As for `Direct`.
         tableau: Option<&'static Tableau>,
@@ -113,8 +120,8 @@ impl GradMethod {
     pub fn direct() -> Self {
         GradMethod::Direct { tableau: None }
     }
-    /// `Checkpointed` with at most `checkpoints` intermediate checkpoints, tableau from the
-    /// method.
+    /// `Checkpointed` holding at most `checkpoints` states besides the observed ones, tableau
+    /// from the method.
     pub fn checkpointed(checkpoints: usize) -> Self {
         GradMethod::Checkpointed {
             checkpoints,
@@ -455,13 +462,13 @@ where
         let mut g = match (&self.grad, &self.record) {
             (GradMethod::Adjoint(ao), _) => crate::backsolve::backsolve(self, ao, dl_dz)?,
             (_, Record::Steps(intervals, tab)) => {
-                // A checkpointed segment replay holds at most about as many states as there
-                // are checkpoints (with none, the whole interval: the observed states only).
-                let seg_cap = match self.grad {
+                // The most states the checkpointing holds (forward checkpoints and recomputed
+                // states); with none, or for Direct, no limit: a segment's states are all held.
+                let budget = match self.grad {
                     GradMethod::Checkpointed { checkpoints, .. } if checkpoints > 0 => checkpoints,
                     _ => usize::MAX,
                 };
-                crate::direct::backward(self, intervals, tab, dl_dz, seg_cap)?
+                crate::direct::backward(self, intervals, tab, dl_dz, budget)?
             }
             (_, Record::Observed) => unreachable!("Direct and Checkpointed record steps"),
         };

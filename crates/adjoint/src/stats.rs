@@ -26,9 +26,10 @@ pub struct GradStats {
     pub backward: PassStats,
     /// State vectors (of length `dim`) the forward pass kept for the backward pass,
     /// including the `N + 1` observed states: `N + 1` for `Adjoint`, one per accepted step
-    /// for `Direct`, about `N + checkpoints` for `Checkpointed`.
+    /// for `Direct`, at most `N + 1 + checkpoints` for `Checkpointed`.
     pub stored_states: usize,
-    /// Largest number of state vectors the backward pass held at once to recompute a segment
-    /// (1 for `Direct`, the longest segment for `Checkpointed`, 0 for `Adjoint`).
+    /// Largest number of state vectors the backward pass held at once to reverse a segment,
+    /// its start included (1 for `Direct`, 0 for `Adjoint`; for `Checkpointed` at most the
+    /// budget minus the checkpoints held, plus one, or the longest segment with no limit).
     pub segment_states: usize,
 }

@@ -214,50 +214,79 @@ fn checkpointed_matches_direct() {
     }
 }
 
-/// Long segments: with few checkpoints over many fixed steps, a segment longer than the
-/// checkpoint count is replayed in pieces of ⌈√len⌉ steps from states kept by a first sweep.
-/// The gradients stay those of `Direct` to rounding and the replay holds far fewer states.
-#[test]
-fn long_checkpointed_segments_are_replayed_in_pieces() {
-    let theta = mlp_theta(4);
-    let ts = [0.0, 2.0, 2.37];
-    let w = pseudo_random(9, ts.len() * N);
-    // 40 + 8 fixed steps.
-    let opts = Options::default().fixed_step(0.05);
-    let m = ExplicitRk::new(&tableau::RK4);
-    let d = grads(m.clone(), &opts, GradMethod::direct(), &theta, &ts, &w);
-    for c in [0, 1, 2, 3, 5, 8, 40] {
-        let g = grads(
-            m.clone(),
-            &opts,
-            GradMethod::checkpointed(c),
-            &theta,
-            &ts,
-            &w,
-        );
-        assert!(rel_err(&g.dz0, &d.dz0) < 1e-12, "{c}: dz0");
-        assert!(rel_err(&g.dtheta, &d.dtheta) < 1e-12, "{c}: dtheta");
-        assert!(rel_err(&g.dts, &d.dts) < 1e-12, "{c}: dts");
-        // A segment of at most 40 states is held whole when it has at most c of them, else
-        // in pieces: at most ⌈√40⌉ = 7 states of a piece plus ⌈40/7⌉ = 6 first states.
-        let bound = match c {
-            0 => 40,
-            c => c.max(13),
-        };
-        assert!(
-            g.stats.segment_states <= bound,
-            "{c}: {} states held, bound {bound}",
-            g.stats.segment_states
-        );
+/// The fewest steps advanced to reverse `l` steps from a held start with `f` more states held
+/// at most, by a dynamic programme over every first split (`T(l, f) = min_m m + T(l − m, f − 1)
+/// + T(m, f)`, `T(1, f) = 0`, `T(l, 0) = l(l − 1)/2`): independent of the crate's schedule.
+fn fewest_advances(l: usize, f: usize) -> usize {
+    let mut t = vec![vec![0usize; f + 1]; l + 1];
+    for (k, row) in t.iter_mut().enumerate().skip(2) {
+        row[0] = k * (k - 1) / 2;
     }
-    // One checkpoint. The 48 steps are known in advance (fixed steps), so it is placed at
-    // step 25, the first multiple of the smallest stride that fits one checkpoint into 48
-    // steps (48 / 2 + 1). That leaves segments of 25 and 15 states in the first interval and
-    // of 8 in the second; the longest is replayed from 5 pieces of 5 steps, holding 5 + 5
-    // states. (Before the checkpoints were spaced from the step count, the stride doubled to
-    // 32 and left a segment of 32 states: 6 pieces of 6, 12 states held.)
-    let g1 = grads(m, &opts, GradMethod::checkpointed(1), &theta, &ts, &w);
-    assert_eq!(g1.stats.segment_states, 10);
+    for g in 1..=f {
+        for k in 2..=l {
+            t[k][g] = (1..k).map(|m| m + t[k - m][g - 1] + t[m][g]).min().unwrap();
+        }
+    }
+    t[l][f]
+}
+
+/// Long segments in few slots: with `c` states at most, the gradients stay those of `Direct`
+/// to rounding, no more than `c` states are held at once besides the observed ones, and the
+/// backward pass advances no more steps than the optimal binomial schedule (of which the
+/// forward pass did the first sweep).
+#[test]
+fn checkpointed_holds_its_budget_and_recomputes_the_fewest_steps() {
+    let theta = mlp_theta(4);
+    let m = ExplicitRk::new(&tableau::RK4);
+    // 40 + 8 fixed steps, and 40 in one interval.
+    let opts = Options::default().fixed_step(0.05);
+    for ts in [&[0.0, 2.0, 2.37][..], &[0.0, 2.0][..]] {
+        let w = pseudo_random(9, ts.len() * N);
+        let d = grads(m.clone(), &opts, GradMethod::direct(), &theta, ts, &w);
+        let steps = d.stats.forward.accepted;
+        for c in [0, 1, 2, 3, 5, 8, 40, 60] {
+            let g = grads(
+                m.clone(),
+                &opts,
+                GradMethod::checkpointed(c),
+                &theta,
+                ts,
+                &w,
+            );
+            assert!(rel_err(&g.dz0, &d.dz0) < 1e-12, "{c}: dz0");
+            assert!(rel_err(&g.dtheta, &d.dtheta) < 1e-12, "{c}: dtheta");
+            assert!(rel_err(&g.dts, &d.dts) < 1e-12, "{c}: dts");
+            let checkpoints = g.stats.stored_states - ts.len();
+            let advanced = g.stats.backward.accepted - steps;
+            if c == 0 {
+                // No limit: each interval recomputed once, all its states held.
+                assert_eq!(checkpoints, 0);
+                assert_eq!(g.stats.segment_states, 40);
+                assert_eq!(advanced, steps - (ts.len() - 1));
+                continue;
+            }
+            // The forward pass keeps at most `c` checkpoints, and a segment's reversal holds at
+            // most `c` states besides its start (a checkpoint or an observed state): `c` minus
+            // the checkpoints still held (the schedule's own tests check that bound).
+            assert!(checkpoints <= c, "{c}: {checkpoints} checkpoints");
+            assert!(
+                g.stats.segment_states <= c + 1,
+                "{c}: {} segment states",
+                g.stats.segment_states
+            );
+            if ts.len() == 2 {
+                assert!(
+                    advanced <= fewest_advances(40, c.min(40)),
+                    "{c}: {advanced} advanced, optimum {}",
+                    fewest_advances(40, c.min(40))
+                );
+            }
+            if c + 1 >= steps {
+                // Room for every state: none recomputed.
+                assert_eq!(advanced, 0, "{c}");
+            }
+        }
+    }
 }
 
 /// Adjoint approaches Direct as the tolerance tightens; the seminorm needs fewer backward
