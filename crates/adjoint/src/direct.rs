@@ -18,7 +18,7 @@
 
 use ode_solvers::{Real, Stepper, Tableau};
 
-use crate::odeint::{Gradients, Trajectory};
+use crate::odeint::{Gradients, Steps, Trajectory};
 use crate::revolve::{Action, Schedule};
 use crate::{AdjointError, Dynamics, GradStats, Pass, PassStats, Result};
 
@@ -420,14 +420,16 @@ impl<T: Real> Replay<T> {
 }
 
 /// The backward sweep of `Direct` and `Checkpointed`. Segments (the steps from one stored
-/// state to the next) are reversed from the last: each by the binomial schedule of
-/// [`crate::revolve`] with the slots the budget leaves, `budget` minus the forward checkpoints
-/// still held (those at or before the segment's start; `budget = usize::MAX`: no limit, so a
-/// segment's states are recomputed in one sweep and all held).
+/// state to the next) are reversed from the last, each by the binomial schedule of
+/// [`crate::revolve`]. Its held states go first into the slots of the interval's checkpoints
+/// after the segment (already gone past, so no longer needed), then into a buffer of at most
+/// `budget` minus the stored checkpoints: no more than `budget` states are held at once,
+/// checkpoints included (`budget = usize::MAX`: no limit, a segment's states are recomputed in
+/// one sweep and all held). Overwritten checkpoints mark the record spent; the next call first
+/// recomputes them (one forward sweep).
 pub(crate) fn backward<T, D, M, B>(
     traj: &Trajectory<'_, T, D, M, B>,
-    intervals: &[Interval<T>],
-    tab: &Tableau,
+    steps: &Steps<T>,
     dl_dz: &[T],
     budget: usize,
 ) -> Result<Gradients<T>>
@@ -442,49 +444,82 @@ where
     let n = traj.dim;
     let p = theta.len();
     let nt = traj.ts.len();
-    let mut rp = Replay::<T>::new(tab, n, p);
+    let mut intervals = steps.intervals.borrow_mut();
+    let mut rp = Replay::<T>::new(steps.tableau, n, p);
     let mut ybar = vec![T::zero(); n];
     let mut dtheta = vec![T::zero(); p];
     let mut dts = vec![0.0; nt];
-    // The states a segment's schedule holds, on a stack (sized as first needed).
-    let mut held: Vec<T> = Vec::new();
     let mut y0 = vec![T::zero(); n];
     let mut y1 = vec![T::zero(); n];
     let mut backward = PassStats::default();
-    let mut segment_states = 0;
-    // Forward checkpoints (not observed states) of the intervals before each one.
-    let mut before = 0;
-    let checkpoints_before: Vec<usize> = intervals
+    if steps.spent.get() {
+        // A previous call held states in checkpoint slots: recompute the checkpoints.
+        for iv in intervals.iter_mut() {
+            let Some(&last) = iv.positions.last() else {
+                continue;
+            };
+            y0.copy_from_slice(&iv.states[..n]);
+            let mut q = 1;
+            for k in 0..last {
+                let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
+                rp.step(dy, theta, t, h, &y0, &mut y1);
+                std::mem::swap(&mut y0, &mut y1);
+                backward.accepted += 1;
+                if iv.positions[q] == k + 1 {
+                    iv.states[q * n..(q + 1) * n].copy_from_slice(&y0);
+                    q += 1;
+                }
+            }
+        }
+        steps.spent.set(false);
+    }
+    // Slots beyond the stored checkpoints, and the most of them any segment uses.
+    let stored: usize = intervals.iter().map(|iv| iv.positions.len() - 1).sum();
+    let extra = budget.saturating_sub(stored);
+    let most_extra = intervals
         .iter()
-        .map(|iv| {
-            let b = before;
-            before += iv.positions.len() - 1;
-            b
+        .flat_map(|iv| {
+            let m = iv.times.len() - 1;
+            let c = iv.positions.len() - 1;
+            (0..=c).map(move |r| {
+                let len = iv.positions.get(r + 1).copied().unwrap_or(m) - iv.positions[r];
+                let dead = c - r;
+                dead.saturating_add(extra)
+                    .min(len.saturating_sub(1))
+                    .saturating_sub(dead)
+            })
         })
-        .collect();
+        .max()
+        .unwrap_or(0);
+    let mut held_extra = vec![T::zero(); most_extra * n];
+    let mut segment_states = 0;
     for i in (1..nt).rev() {
         for (y, &g) in ybar.iter_mut().zip(&dl_dz[i * n..(i + 1) * n]) {
             *y += g;
         }
-        let iv = &intervals[i - 1];
+        let iv = &mut intervals[i - 1];
         let m = iv.times.len() - 1;
+        let c = iv.positions.len() - 1;
         let mut tbar_sum = 0.0;
-        for (r, &seg_start) in iv.positions.iter().enumerate().rev() {
+        for r in (0..=c).rev() {
+            let seg_start = iv.positions[r];
             let seg_end = iv.positions.get(r + 1).copied().unwrap_or(m);
-            let free = budget.saturating_sub(checkpoints_before[i - 1] + r);
-            let start_state = &iv.states[r * n..(r + 1) * n];
-            let mut schedule = Schedule::new(seg_end - seg_start, free);
-            held.clear();
-            held.reserve(free.min(seg_end - seg_start - 1) * n);
+            // The checkpoints after this segment are spent: their slots hold states first.
+            let dead = c - r;
+            let (kept, spare) = iv.states.split_at_mut((r + 1) * n);
+            let start_state = &kept[r * n..];
+            let mut schedule = Schedule::new(seg_end - seg_start, dead.saturating_add(extra));
+            let mut held = 0;
             for action in &mut schedule {
                 let (from, to) = match action {
                     Action::Hold { from, to } => (from, to),
                     Action::Reverse { from, step, .. } => (from, step),
                 };
                 // A copy of the top held state, advanced from `from` to `to`.
-                let top = match held.len() {
+                let top = match held {
                     0 => start_state,
-                    h => &held[(h - n)..h],
+                    h if h <= dead => &spare[(h - 1) * n..h * n],
+                    h => &held_extra[(h - 1 - dead) * n..(h - dead) * n],
                 };
                 y0.copy_from_slice(top);
                 for k in seg_start + from..seg_start + to {
@@ -494,7 +529,16 @@ where
                     backward.accepted += 1;
                 }
                 match action {
-                    Action::Hold { .. } => held.extend_from_slice(&y0),
+                    Action::Hold { .. } => {
+                        let slot = if held < dead {
+                            steps.spent.set(true);
+                            &mut spare[held * n..(held + 1) * n]
+                        } else {
+                            &mut held_extra[(held - dead) * n..(held - dead + 1) * n]
+                        };
+                        slot.copy_from_slice(&y0);
+                        held += 1;
+                    }
                     Action::Reverse { release, .. } => {
                         let k = seg_start + to;
                         let (t, h) = (iv.times[k], iv.times[k + 1] - iv.times[k]);
@@ -507,7 +551,7 @@ where
                         }
                         backward.accepted += 1;
                         if release {
-                            held.truncate(held.len() - n);
+                            held -= 1;
                         }
                     }
                 }

@@ -147,8 +147,28 @@ pub struct Gradients<T> {
 pub(crate) enum Record<T> {
     /// Adjoint: only the observed states.
     Observed,
-    /// Direct/Checkpointed: step times and stored states per interval.
-    Steps(Vec<Interval<T>>, &'static Tableau),
+    /// Direct/Checkpointed: step times and stored states per interval. A `Checkpointed`
+    /// backward pass holds its recomputed states in the slots of the checkpoints it has gone
+    /// past, which it then marks spent; the next backward pass first recomputes them.
+    Steps(Steps<T>),
+}
+
+/// The step record of `Direct` and `Checkpointed`.
+pub(crate) struct Steps<T> {
+    pub(crate) intervals: std::cell::RefCell<Vec<Interval<T>>>,
+    pub(crate) tableau: &'static Tableau,
+    /// Whether a backward pass overwrote checkpoints (see [`Record::Steps`]).
+    pub(crate) spent: std::cell::Cell<bool>,
+}
+
+impl<T> Steps<T> {
+    fn new(intervals: Vec<Interval<T>>, tableau: &'static Tableau) -> Self {
+        Steps {
+            intervals: std::cell::RefCell::new(intervals),
+            tableau,
+            spent: std::cell::Cell::new(false),
+        }
+    }
 }
 
 /// The result of the forward pass of [`odeint`]: the states `z(t_i)` and what the chosen
@@ -358,7 +378,7 @@ where
                     states,
                 });
             }
-            Record::Steps(intervals, tab)
+            Record::Steps(Steps::new(intervals, tab))
         }
         (GradMethod::Checkpointed { checkpoints, .. }, Some(tab)) => {
             let mut checkpoints = Checkpoints::new(checkpoints, n);
@@ -380,7 +400,7 @@ where
             }
             drop(events);
             let intervals = rec.into_inner().finish(&zs, ts);
-            Record::Steps(intervals, tab)
+            Record::Steps(Steps::new(intervals, tab))
         }
     };
     let fixed_step = opts.fixed_step;
@@ -438,9 +458,12 @@ where
     pub fn stored_states(&self) -> usize {
         match &self.record {
             Record::Observed => self.ts.len(),
-            Record::Steps(iv, _) => {
+            Record::Steps(steps) => {
                 self.ts.len()
-                    + iv.iter()
+                    + steps
+                        .intervals
+                        .borrow()
+                        .iter()
                         .map(|i| i.positions.len().saturating_sub(1))
                         .sum::<usize>()
             }
@@ -461,14 +484,14 @@ where
         let _ = self.dynamics.take_error();
         let mut g = match (&self.grad, &self.record) {
             (GradMethod::Adjoint(ao), _) => crate::backsolve::backsolve(self, ao, dl_dz)?,
-            (_, Record::Steps(intervals, tab)) => {
+            (_, Record::Steps(steps)) => {
                 // The most states the checkpointing holds (forward checkpoints and recomputed
                 // states); with none, or for Direct, no limit: a segment's states are all held.
                 let budget = match self.grad {
                     GradMethod::Checkpointed { checkpoints, .. } if checkpoints > 0 => checkpoints,
                     _ => usize::MAX,
                 };
-                crate::direct::backward(self, intervals, tab, dl_dz, budget)?
+                crate::direct::backward(self, steps, dl_dz, budget)?
             }
             (_, Record::Observed) => unreachable!("Direct and Checkpointed record steps"),
         };

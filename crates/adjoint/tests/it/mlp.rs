@@ -289,6 +289,57 @@ fn checkpointed_holds_its_budget_and_recomputes_the_fewest_steps() {
     }
 }
 
+/// A `Checkpointed` backward pass holds recomputed states in the slots of checkpoints it has
+/// gone past; a second backward pass on the same trajectory recomputes them first and gives
+/// the same gradients (for fixed and adaptive steps, one and several intervals).
+#[test]
+fn checkpointed_backward_can_be_repeated() {
+    let theta = mlp_theta(4);
+    let f = mlp(ROWS);
+    let cases = [
+        (Options::default().fixed_step(0.05), vec![0.0, 2.0]),
+        (Options::default().fixed_step(0.05), vec![0.0, 2.0, 2.37]),
+        (Options::default().rtol(1e-8).atol(1e-10), TS.to_vec()),
+    ];
+    for (opts, ts) in cases {
+        for c in [1, 3, 8] {
+            let traj = odeint(
+                &f,
+                &z0(),
+                &theta,
+                &ts,
+                ExplicitRk::new(&tableau::DOPRI5),
+                &opts,
+                GradMethod::checkpointed(c),
+            )
+            .unwrap();
+            let w1 = pseudo_random(9, ts.len() * N);
+            let w2 = pseudo_random(10, ts.len() * N);
+            let first = traj.backward(&w1).unwrap();
+            let other = traj.backward(&w2).unwrap();
+            let again = traj.backward(&w1).unwrap();
+            assert!(rel_err(&again.dz0, &first.dz0) < 1e-13, "{c}");
+            assert!(rel_err(&again.dtheta, &first.dtheta) < 1e-13, "{c}");
+            assert!(rel_err(&again.dts, &first.dts) < 1e-13, "{c}");
+            // The other loss against Direct's gradient of it.
+            let direct = odeint(
+                &f,
+                &z0(),
+                &theta,
+                &ts,
+                ExplicitRk::new(&tableau::DOPRI5),
+                &opts,
+                GradMethod::direct(),
+            )
+            .unwrap()
+            .backward(&w2)
+            .unwrap();
+            assert!(rel_err(&other.dtheta, &direct.dtheta) < 1e-12, "{c}");
+            assert!(rel_err(&other.dz0, &direct.dz0) < 1e-12, "{c}");
+        }
+    }
+}
+
 /// Adjoint approaches Direct as the tolerance tightens; the seminorm needs fewer backward
 /// products for a comparable error.
 #[test]
