@@ -19,8 +19,8 @@
 //! `ADJOINT_BENCH_TAPE_KEEP=4` gives the tape's `Direct` and `Checkpointed` rows
 //! `TapeDynamics::with_memory(4)` (default 0: no kept tapes; the nn-layers rows keep 4
 //! passes, and none for `Adjoint`);
-//! `ADJOINT_BENCH_CHECKPOINTS=8,80` sets the `Checkpointed` rows' checkpoint counts (default
-//! 8, √steps and 4·√steps); `ADJOINT_BENCH_REPS=3` times each gradient three times (median
+//! `ADJOINT_BENCH_CHECKPOINTS=8,80` sets the `Checkpointed` rows' budgets, the most states held
+//! (default √steps, 2·√steps and 4·√steps); `ADJOINT_BENCH_REPS=3` times each gradient three times (median
 //! and fastest reported; the peak heap and the counts are the first's). Output: a markdown
 //! table on stdout.
 //!
@@ -275,7 +275,7 @@ fn main() {
         ];
         let counts = checkpoint_counts
             .clone()
-            .unwrap_or_else(|| vec![8, c, 4 * c]);
+            .unwrap_or_else(|| vec![c, 2 * c, 4 * c]);
         for k in counts {
             methods.push((format!("Checkpointed({k})"), GradMethod::checkpointed(k)));
         }

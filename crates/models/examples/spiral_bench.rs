@@ -27,7 +27,7 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     for (name, grad) in [
         ("direct", GradKind::Direct),
-        ("checkpointed(8)", GradKind::Checkpointed(8)),
+        ("checkpointed(16)", GradKind::Checkpointed(16)),
         ("adjoint", GradKind::Adjoint),
     ] {
         if only.as_deref().is_some_and(|o| !name.starts_with(o)) {

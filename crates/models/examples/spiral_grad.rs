@@ -19,7 +19,7 @@ fn main() {
         .unwrap_or(if quick { 10 } else { 200 });
     let cases = [
         ("direct", GradKind::Direct, false),
-        ("checkpointed(8)", GradKind::Checkpointed(8), false),
+        ("checkpointed(16)", GradKind::Checkpointed(16), false),
         ("adjoint", GradKind::Adjoint, false),
         ("adjoint + seminorm", GradKind::Adjoint, true),
     ];

@@ -12,7 +12,9 @@ pub enum GradKind {
     Adjoint,
     /// Backpropagation through the solver's steps: the exact gradient of the discrete solve.
     Direct,
-    /// As `Direct` with at most this many checkpoints, recomputing between them.
+    /// As `Direct`, holding at most this many states for the backward pass (checkpoints and
+    /// recomputed states, [`GradMethod::Checkpointed`]); `checkpointed` on the command line
+    /// is 16.
     Checkpointed(usize),
 }
 
@@ -22,7 +24,7 @@ impl std::str::FromStr for GradKind {
         match s {
             "adjoint" => Ok(GradKind::Adjoint),
             "direct" => Ok(GradKind::Direct),
-            "checkpointed" => Ok(GradKind::Checkpointed(8)),
+            "checkpointed" => Ok(GradKind::Checkpointed(16)),
             other => Err(format!(
                 "unknown gradient method '{other}' (known: adjoint, direct, checkpointed)"
             )),
