@@ -302,17 +302,20 @@ fn checkpointed_backward_can_be_repeated() {
         (Options::default().rtol(1e-8).atol(1e-10), TS.to_vec()),
     ];
     for (opts, ts) in cases {
-        for c in [1, 3, 8] {
-            let traj = odeint(
+        let solve = |gm| {
+            odeint(
                 &f,
                 &z0(),
                 &theta,
                 &ts,
                 ExplicitRk::new(&tableau::DOPRI5),
                 &opts,
-                GradMethod::checkpointed(c),
+                gm,
             )
-            .unwrap();
+            .unwrap()
+        };
+        for c in [1, 3, 8] {
+            let traj = solve(GradMethod::checkpointed(c));
             let w1 = pseudo_random(9, ts.len() * N);
             let w2 = pseudo_random(10, ts.len() * N);
             let first = traj.backward(&w1).unwrap();
@@ -322,18 +325,7 @@ fn checkpointed_backward_can_be_repeated() {
             assert!(rel_err(&again.dtheta, &first.dtheta) < 1e-13, "{c}");
             assert!(rel_err(&again.dts, &first.dts) < 1e-13, "{c}");
             // The other loss against Direct's gradient of it.
-            let direct = odeint(
-                &f,
-                &z0(),
-                &theta,
-                &ts,
-                ExplicitRk::new(&tableau::DOPRI5),
-                &opts,
-                GradMethod::direct(),
-            )
-            .unwrap()
-            .backward(&w2)
-            .unwrap();
+            let direct = solve(GradMethod::direct()).backward(&w2).unwrap();
             assert!(rel_err(&other.dtheta, &direct.dtheta) < 1e-12, "{c}");
             assert!(rel_err(&other.dz0, &direct.dz0) < 1e-12, "{c}");
         }
