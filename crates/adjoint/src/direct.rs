@@ -492,6 +492,8 @@ where
         .max()
         .unwrap_or(0);
     let mut held_extra = vec![T::zero(); most_extra * n];
+    // One schedule for every segment (its stack is reused).
+    let mut schedule = Schedule::new(0, 0);
     let mut segment_states = 0;
     for i in (1..nt).rev() {
         for (y, &g) in ybar.iter_mut().zip(&dl_dz[i * n..(i + 1) * n]) {
@@ -508,7 +510,7 @@ where
             let dead = c - r;
             let (kept, spare) = iv.states.split_at_mut((r + 1) * n);
             let start_state = &kept[r * n..];
-            let mut schedule = Schedule::new(seg_end - seg_start, dead.saturating_add(extra));
+            schedule.restart(seg_end - seg_start, dead.saturating_add(extra));
             let mut held = 0;
             for action in &mut schedule {
                 let (from, to) = match action {

@@ -127,6 +127,16 @@ impl Schedule {
         }
     }
 
+    /// Starts the schedule of `steps` steps with `free` free slots over, keeping the
+    /// allocation (no allocation once the stack has grown to its largest size).
+    pub(crate) fn restart(&mut self, steps: usize, free: usize) {
+        self.end = steps;
+        self.held.clear();
+        self.held.push(0);
+        self.free = free;
+        self.peak = 0;
+    }
+
     /// Positions of the states a first sweep from the start holds (the `Hold`s before the
     /// first `Reverse`): where a forward pass that knows the step count puts its checkpoints.
     pub(crate) fn first_sweep(steps: usize, free: usize) -> Vec<usize> {
@@ -261,6 +271,11 @@ mod tests {
         // As many slots as steps: one sweep holding every state.
         assert_eq!(run(50, usize::MAX), 49);
         assert_eq!(Schedule::first_sweep(6, usize::MAX), vec![1, 2, 3, 4, 5]);
+        // A restarted schedule is the new one's.
+        let mut s = Schedule::new(30, 2);
+        let _ = s.by_ref().take(7).count();
+        s.restart(17, 3);
+        assert!(s.eq(Schedule::new(17, 3)));
         // Large counts do not overflow.
         assert!(min_advances(5_000_000, 3) > 5_000_000);
         assert!(split(5_000_000, 3) < 5_000_000);
