@@ -33,6 +33,15 @@ pub(crate) struct Interval<T> {
     pub(crate) states: Vec<T>,
 }
 
+impl<T> Interval<T> {
+    /// The steps `[start, end)` of segment `r`: from the `r`-th kept state to the next, or to
+    /// the interval's end.
+    fn segment(&self, r: usize) -> (usize, usize) {
+        let end = self.positions.get(r + 1).copied();
+        (self.positions[r], end.unwrap_or(self.times.len() - 1))
+    }
+}
+
 /// Records step times and checkpoints during the forward pass (through an event function that
 /// sees every accepted step).
 ///
@@ -162,7 +171,8 @@ impl<T: Real> Checkpoints<T> {
             let mut states = std::mem::take(&mut self.states);
             states.truncate(kept * n);
             states.splice(0..0, zs[..n].iter().copied());
-            // Between half the budget and the budget are left: give the rest back.
+            // Fewer than reserved may be left (the doubling thinned them, or the plan reached
+            // past the last step): give the rest back.
             states.shrink_to_fit();
             return vec![Interval {
                 times,
@@ -479,11 +489,10 @@ where
     let most_extra = intervals
         .iter()
         .flat_map(|iv| {
-            let m = iv.times.len() - 1;
             let c = iv.positions.len() - 1;
             (0..=c).map(move |r| {
-                let len = iv.positions.get(r + 1).copied().unwrap_or(m) - iv.positions[r];
-                let dead = c - r;
+                let (start, end) = iv.segment(r);
+                let (len, dead) = (end - start, c - r);
                 dead.saturating_add(extra)
                     .min(len.saturating_sub(1))
                     .saturating_sub(dead)
@@ -504,8 +513,7 @@ where
         let c = iv.positions.len() - 1;
         let mut tbar_sum = 0.0;
         for r in (0..=c).rev() {
-            let seg_start = iv.positions[r];
-            let seg_end = iv.positions.get(r + 1).copied().unwrap_or(m);
+            let (seg_start, seg_end) = iv.segment(r);
             // The checkpoints after this segment are spent: their slots hold states first.
             let dead = c - r;
             let (kept, spare) = iv.states.split_at_mut((r + 1) * n);
