@@ -103,11 +103,13 @@ impl<T: Real> ExplicitRk<T> {
 }
 
 /// Scratch memory of [`ExplicitRk`]: the stages, one after another (row 0, and for FSAL
-/// methods the last row, unused: those stages live in `f0` and `f1`), and a stage input.
+/// methods the last row, unused: those stages live in `f0` and `f1`), a stage input, and the
+/// reciprocal error weights of the step ([`inv_weights`]).
 #[derive(Debug, Clone)]
 pub struct ErkWorkspace<T> {
     k: Vec<T>,
     tmp: Vec<T>,
+    inv_w: Vec<f64>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -171,61 +173,74 @@ pub(crate) fn comb<T: Real, const M: usize>(
     }
 }
 
-/// `Σ_j (e_j / sk_j)²` for the local error `e = Σ_q coef[q] · rows[q]` of a step from `y0`
-/// to `y1` (all of one length), with `sk_j` as in [`ErrorScale::weight`]; `e` is never
-/// stored.
+/// `inv_w[j] = 1 / sk_j` for a step from `y0` to `y1` (all of one length), with `sk_j` as in
+/// [`ErrorScale::weight`].
+///
+/// A method whose last stage is evaluated at `y1` (FSAL) calls this before that evaluation:
+/// the divisions, which need only `y1`, then run while the right-hand side is computed, and
+/// the error sum after it ([`err_sq`]) holds multiplications only.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+pub(crate) fn inv_weights<T: Real>(
+    y0: &[T],
+    y1: &[T],
+    atol: &[f64],
+    rtol: &[f64],
+    inv_w: &mut [f64],
+) {
+    let len = y0.len();
+    let (y1, atol, rtol, inv_w) = (&y1[..len], &atol[..len], &rtol[..len], &mut inv_w[..len]);
+    for j in 0..len {
+        let w = atol[j] + rtol[j] * y0[j].as_f64().abs().max(y1[j].as_f64().abs());
+        inv_w[j] = 1.0 / w;
+    }
+}
+
+/// `Σ_j (e_j · inv_w_j)²` for the local error `e = Σ_q coef[q] · rows[q]` (all of one
+/// length), with `inv_w` from [`inv_weights`]; `e` is never stored.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)]
 pub(crate) fn err_sq<T: Real, const M: usize>(
     coef: &[T; M],
     rows: &[&[T]; M],
-    y0: &[T],
-    y1: &[T],
-    atol: &[f64],
-    rtol: &[f64],
+    inv_w: &[f64],
 ) -> f64 {
-    let len = y0.len();
+    let len = inv_w.len();
     let rows: [&[T]; M] = cut(rows, 0..len);
-    let (y1, atol, rtol) = (&y1[..len], &atol[..len], &rtol[..len]);
     let mut acc = 0.0;
     for j in 0..len {
         let mut e = T::zero();
         for q in 0..M {
             e += coef[q] * rows[q][j];
         }
-        // The reciprocal needs only `y1`, so its division runs while the last stage is
-        // evaluated; the step's critical path (last stage, error, controller, next step)
-        // then holds a multiplication instead of a division.
-        let w = atol[j] + rtol[j] * y0[j].as_f64().abs().max(y1[j].as_f64().abs());
-        let r = e.as_f64() * (1.0 / w);
+        let r = e.as_f64() * inv_w[j];
         acc += r * r;
     }
     acc
 }
 
 /// The square of the RMS error norm ([`ErrorScale::rms`], blocks included: the largest
-/// block's) of the local error `e = Σ_q coef[q] · rows[q]`, computed without storing `e`. The
-/// square root is left to the caller, so that the driver's step-size chain need not wait for
-/// it ([`Stepper::step_err_sq`]).
+/// block's) of the local error `e = Σ_q coef[q] · rows[q]`, computed without storing `e`,
+/// with the reciprocal weights `inv_w` of [`inv_weights`]. The square root is left to the
+/// caller, so that the driver's step-size chain need not wait for it
+/// ([`Stepper::step_err_sq`]).
 #[inline(always)]
 pub(crate) fn err_norm_sq<T: Real, const M: usize>(
     coef: &[T; M],
     rows: &[&[T]; M],
-    y0: &[T],
-    y1: &[T],
+    inv_w: &[f64],
     sc: &ErrorScale<'_>,
 ) -> f64 {
-    let n = y0.len();
+    let n = inv_w.len();
     if sc.groups <= 1 {
         // The mean as a product: `1/n` is known before the step starts.
-        let acc = err_sq(coef, rows, y0, y1, sc.atol, sc.rtol);
+        let acc = err_sq(coef, rows, inv_w);
         return acc * (1.0 / n.max(1) as f64);
     }
     sc.combine(n, |r| {
         let len = r.len();
         let rows: [&[T]; M] = cut(rows, r.clone());
-        let (y0, y1) = (&y0[r.clone()], &y1[r.clone()]);
-        let acc = err_sq(coef, &rows, y0, y1, &sc.atol[r.clone()], &sc.rtol[r]);
+        let acc = err_sq(coef, &rows, &inv_w[r]);
         acc / len.max(1) as f64
     })
 }
@@ -293,10 +308,10 @@ pub(crate) fn lincomb<T: Real>(out: &mut [T], base: Option<&[T]>, t: &Terms<'_, 
 }
 
 /// [`err_norm_sq`] of `e = Σ terms`.
-fn lincomb_err_norm_sq<T: Real>(t: &Terms<'_, T>, y0: &[T], y1: &[T], sc: &ErrorScale<'_>) -> f64 {
+fn lincomb_err_norm_sq<T: Real>(t: &Terms<'_, T>, inv_w: &[f64], sc: &ErrorScale<'_>) -> f64 {
     with_len!(t.len, M => {
         let (coef, rows) = t.fixed::<M>();
-        err_norm_sq::<T, M>(&coef, &rows, y0, y1, sc)
+        err_norm_sq::<T, M>(&coef, &rows, inv_w, sc)
     })
 }
 
@@ -327,6 +342,8 @@ impl<T: Real> ExplicitRk<T> {
         let c = &self.c[..NS];
         let k = &mut ws.k[..NS * n];
         let tmp = &mut ws.tmp[..n];
+        let inv_w = &mut ws.inv_w[..n];
+        let has_err = !self.e.is_empty();
         macro_rules! stages {
             ($($i:literal)*) => {$(
                 if $i < NS {
@@ -337,8 +354,13 @@ impl<T: Real> ExplicitRk<T> {
                     });
                     let ti = t + c[$i] * h;
                     if FSAL && $i == NS - 1 {
-                        // The last stage's input is the new solution.
+                        // The last stage's input is the new solution; the error weights,
+                        // which need only it, are formed before the evaluation so that
+                        // their divisions overlap it.
                         comb(y1, Some(y0), &coef, &rows);
+                        if let (Some(sc), true) = (&scale, has_err) {
+                            inv_weights(y0, y1, sc.atol, sc.rtol, inv_w);
+                        }
                         sys.rhs(ti, y1, f1);
                     } else {
                         comb(tmp, Some(y0), &coef, &rows);
@@ -359,16 +381,20 @@ impl<T: Real> ExplicitRk<T> {
                 &k[l * n..(l + 1) * n]
             }
         });
+        let inv_w = &mut ws.inv_w[..n];
         if !FSAL {
             let b = &self.b[..NS];
             let coef: [T; NS] = arr(|l| ht * b[l]);
             comb(y1, Some(y0), &coef, &rows);
+            if let (Some(sc), true) = (&scale, has_err) {
+                inv_weights(y0, y1, sc.atol, sc.rtol, inv_w);
+            }
         }
         match scale {
-            Some(sc) if !self.e.is_empty() => {
+            Some(sc) if has_err => {
                 let e = &self.e[..NS];
                 let coef: [T; NS] = arr(|l| ht * e[l]);
-                err_norm_sq(&coef, &rows, y0, y1, &sc)
+                err_norm_sq(&coef, &rows, inv_w, &sc)
             }
             _ => 0.0,
         }
@@ -394,6 +420,8 @@ impl<T: Real> ExplicitRk<T> {
         let ht = T::from_f64(h);
         let k = &mut ws.k[..s * n];
         let tmp = &mut ws.tmp[..n];
+        let inv_w = &mut ws.inv_w[..n];
+        let has_err = !self.e.is_empty();
         for i in 1..s {
             let (done, rest) = k.split_at_mut(i * n);
             let mut terms = Terms::new();
@@ -409,8 +437,11 @@ impl<T: Real> ExplicitRk<T> {
             }
             let ti = t + self.c[i] * h;
             if self.fsal && i == s - 1 {
-                // The last stage's input is the new solution.
+                // The last stage's input is the new solution (weights as in `step_fixed`).
                 lincomb(y1, Some(y0), &terms);
+                if let (Some(sc), true) = (&scale, has_err) {
+                    inv_weights(y0, y1, sc.atol, sc.rtol, inv_w);
+                }
                 sys.rhs(ti, y1, f1);
             } else {
                 lincomb(tmp, Some(y0), &terms);
@@ -426,14 +457,17 @@ impl<T: Real> ExplicitRk<T> {
                 terms.push(ht * bl, row(l));
             }
             lincomb(y1, Some(y0), &terms);
+            if let (Some(sc), true) = (&scale, has_err) {
+                inv_weights(y0, y1, sc.atol, sc.rtol, inv_w);
+            }
         }
         match scale {
-            Some(sc) if !self.e.is_empty() => {
+            Some(sc) if has_err => {
                 let mut terms = Terms::new();
                 for (l, &el) in self.e.iter().enumerate() {
                     terms.push(ht * el, row(l));
                 }
-                lincomb_err_norm_sq(&terms, y0, y1, &sc)
+                lincomb_err_norm_sq(&terms, inv_w, &sc)
             }
             _ => 0.0,
         }
@@ -459,6 +493,7 @@ impl<T: Real> Stepper<T> for ExplicitRk<T> {
         ErkWorkspace {
             k: vec![T::zero(); self.tableau.stages() * dim],
             tmp: vec![T::zero(); dim],
+            inv_w: vec![0.0; dim],
         }
     }
 
