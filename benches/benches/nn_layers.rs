@@ -32,7 +32,7 @@ use nn_layers::{
 static GLOBAL: Counting = Counting;
 
 fn dyn_vjp(c: &mut Criterion) {
-    let nets: [(&str, MlpConfig, usize); 2] = [
+    let nets: [(&str, MlpConfig, usize); 3] = [
         (
             "spiral_2x50x2_b1",
             MlpConfig::new(&[2, 50, 2], Activation::Tanh).with_input_activation(Activation::Cube),
@@ -41,6 +41,12 @@ fn dyn_vjp(c: &mut Criterion) {
         (
             "2x64x64x2_b128",
             MlpConfig::new(&[2, 64, 64, 2], Activation::Tanh),
+            128,
+        ),
+        // The network of the issue-4 gradient benchmark (`benches/adjoint.rs`).
+        (
+            "32x256x32_b128",
+            MlpConfig::new(&[32, 256, 32], Activation::Tanh),
             128,
         ),
     ];

@@ -253,6 +253,62 @@ fn tanh_in_place_avx512<T: Scalar>(x: &mut [T]) {
     tanh_in_place_with::<T, true>(x);
 }
 
+/// Replaces `x[i + j·rows]` by `tanh(x[i + j·rows] + bias[j])` for every column `j <
+/// bias.len()` of the column-major `rows × bias.len()` matrix `x`: a layer's bias and its
+/// `tanh` in one pass (the sum in `T`, then `tanh` as [`tanh_in_place`], same bits as adding
+/// first and calling it).
+///
+/// ```
+/// let mut x = [0.0, 0.25, 1.0, -1.0];
+/// autodiff::math::tanh_bias_in_place(&mut x, &[0.5, 1.0], 2);
+/// assert!((x[1] - 0.75f64.tanh()).abs() < 1e-15 && x[3] == 0.0);
+/// ```
+///
+/// # Panics
+/// If `x.len() != rows · bias.len()`.
+pub fn tanh_bias_in_place<T: Scalar>(x: &mut [T], bias: &[T], rows: usize) {
+    assert_eq!(
+        x.len(),
+        rows * bias.len(),
+        "tanh_bias_in_place: shape mismatch"
+    );
+    match simd_level() {
+        // SAFETY: the processor has the features of the level (checked by `simd_level`).
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 => unsafe { tanh_bias_in_place_avx512(x, bias, rows) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2Fma => unsafe { tanh_bias_in_place_fma(x, bias, rows) },
+        _ => tanh_bias_in_place_with::<T, false>(x, bias, rows),
+    }
+}
+
+#[inline(always)]
+fn tanh_bias_in_place_with<T: Scalar, const FMA: bool>(x: &mut [T], bias: &[T], rows: usize) {
+    if rows == 0 {
+        return;
+    }
+    for (col, &b) in x.chunks_exact_mut(rows).zip(bias) {
+        for v in col.iter_mut() {
+            *v = T::cast(tanh_impl::<FMA>((*v + b).as_f64()));
+        }
+    }
+}
+
+/// [`tanh_bias_in_place`]'s loop compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn tanh_bias_in_place_fma<T: Scalar>(x: &mut [T], bias: &[T], rows: usize) {
+    tanh_bias_in_place_with::<T, true>(x, bias, rows);
+}
+
+/// [`tanh_bias_in_place`]'s loop compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+fn tanh_bias_in_place_avx512<T: Scalar>(x: &mut [T], bias: &[T], rows: usize) {
+    tanh_bias_in_place_with::<T, true>(x, bias, rows);
+}
+
 /// The instruction sets that the vectorised loops of this crate (and nn-layers' kernels) have
 /// copies for, from the least to the most capable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -420,6 +476,46 @@ mod tests {
         for (&x, &y) in xf.iter().zip(&yf) {
             assert!((y - x.tanh()).abs() <= 2.0 * f32::EPSILON * x.tanh().abs().max(1e-30));
         }
+    }
+
+    #[test]
+    fn the_bias_and_tanh_pass_gives_the_bits_of_adding_then_tanh() {
+        let rows = 37;
+        let bias: Vec<f64> = (0..6).map(|j| j as f64 * 0.7 - 2.0).collect();
+        let x: Vec<f64> = (0..rows * bias.len())
+            .map(|i| (i as f64 * 0.618_033_988_7).fract() * 8.0 - 4.0)
+            .collect();
+        let mut fused = x.clone();
+        tanh_bias_in_place(&mut fused, &bias, rows);
+        let mut added: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v + bias[i / rows])
+            .collect();
+        tanh_in_place(&mut added);
+        assert!(fused
+            .iter()
+            .zip(&added)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        // f32: the sum rounds in f32 first.
+        let (xf, bf): (Vec<f32>, Vec<f32>) = (
+            x.iter().map(|&v| v as f32).collect(),
+            bias.iter().map(|&v| v as f32).collect(),
+        );
+        let mut fused = xf.clone();
+        tanh_bias_in_place(&mut fused, &bf, rows);
+        let mut added: Vec<f32> = xf
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v + bf[i / rows])
+            .collect();
+        tanh_in_place(&mut added);
+        assert!(fused
+            .iter()
+            .zip(&added)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        // No rows: nothing to do.
+        tanh_bias_in_place::<f64>(&mut [], &bias, 0);
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -638,8 +638,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             let pre = &mut s.pre[l];
             if pre.is_empty() {
                 // The derivative needs only the output: the activation runs in place.
-                kernels::affine::<T, FMA>(b, din, dout, w, bias, &hs[l], &mut hn[0]);
-                kernels::act_in_place(act, &mut hn[0]);
+                kernels::affine_act::<T, FMA>(b, din, dout, w, bias, act, &hs[l], &mut hn[0]);
             } else {
                 kernels::affine::<T, FMA>(b, din, dout, w, bias, &hs[l], pre);
                 kernels::act(act, pre, &mut hn[0]);

@@ -185,6 +185,45 @@ pub(crate) fn affine<T: Scalar, const FMA: bool>(
     }
 }
 
+/// `out = act(x W + bias)` ([`affine`], then [`act_in_place`]). With the blocked gemm, a
+/// bias and `tanh`, the bias is added in the activation's pass instead of being written into
+/// `out` before the product (one pass over `out` fewer, and the product overwrites instead of
+/// accumulating): `tanh(acc + b)` is `tanh(b + acc)`, the same bits.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn affine_act<T: Scalar, const FMA: bool>(
+    b: usize,
+    din: usize,
+    dout: usize,
+    w: &[T],
+    bias: Option<&[T]>,
+    act: Activation,
+    x: &[T],
+    out: &mut [T],
+) {
+    match bias {
+        Some(bias) if act == Activation::Tanh && use_gemm(b, din, dout) => {
+            let out = &mut out[..b * dout];
+            T::gemm_slices(
+                out,
+                b,
+                dout,
+                din,
+                &x[..b * din],
+                false,
+                &w[..din * dout],
+                false,
+                T::zero(),
+            );
+            autodiff::math::tanh_bias_in_place(out, &bias[..dout], b);
+        }
+        _ => {
+            affine::<T, FMA>(b, din, dout, w, bias, x, out);
+            act_in_place(act, &mut out[..b * dout]);
+        }
+    }
+}
+
 /// The backward product `out = δ Wᵀ` (`δ` is `b × dout`, `out` is `b × din`, `W` as in
 /// [`affine`]).
 #[inline(always)]
