@@ -4,6 +4,7 @@ mod accuracy;
 mod bad_input;
 mod batch;
 mod convergence;
+mod error_norm;
 mod events;
 mod properties;
 mod warm_start;
