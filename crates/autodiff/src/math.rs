@@ -478,6 +478,24 @@ mod tests {
         }
     }
 
+    /// Whether [`tanh_bias_in_place`] gives the bits of adding the bias in `T`, then
+    /// [`tanh_in_place`].
+    fn bias_pass_matches_adding_then_tanh<T: Scalar>(x: &[T], bias: &[T], rows: usize) -> bool {
+        let mut fused = x.to_vec();
+        tanh_bias_in_place(&mut fused, bias, rows);
+        let mut added: Vec<T> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v + bias[i / rows])
+            .collect();
+        tanh_in_place(&mut added);
+        // `as_f64` is exact for f32 and f64, so equal bits there are equal bits in `T`.
+        fused
+            .iter()
+            .zip(&added)
+            .all(|(a, b)| a.as_f64().to_bits() == b.as_f64().to_bits())
+    }
+
     #[test]
     fn the_bias_and_tanh_pass_gives_the_bits_of_adding_then_tanh() {
         let rows = 37;
@@ -485,35 +503,11 @@ mod tests {
         let x: Vec<f64> = (0..rows * bias.len())
             .map(|i| (i as f64 * 0.618_033_988_7).fract() * 8.0 - 4.0)
             .collect();
-        let mut fused = x.clone();
-        tanh_bias_in_place(&mut fused, &bias, rows);
-        let mut added: Vec<f64> = x
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| v + bias[i / rows])
-            .collect();
-        tanh_in_place(&mut added);
-        assert!(fused
-            .iter()
-            .zip(&added)
-            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(bias_pass_matches_adding_then_tanh(&x, &bias, rows));
         // f32: the sum rounds in f32 first.
-        let (xf, bf): (Vec<f32>, Vec<f32>) = (
-            x.iter().map(|&v| v as f32).collect(),
-            bias.iter().map(|&v| v as f32).collect(),
-        );
-        let mut fused = xf.clone();
-        tanh_bias_in_place(&mut fused, &bf, rows);
-        let mut added: Vec<f32> = xf
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| v + bf[i / rows])
-            .collect();
-        tanh_in_place(&mut added);
-        assert!(fused
-            .iter()
-            .zip(&added)
-            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let bf: Vec<f32> = bias.iter().map(|&v| v as f32).collect();
+        assert!(bias_pass_matches_adding_then_tanh(&xf, &bf, rows));
         // No rows: nothing to do.
         tanh_bias_in_place::<f64>(&mut [], &bias, 0);
     }

@@ -203,19 +203,9 @@ pub(crate) fn affine_act<T: Scalar, const FMA: bool>(
 ) {
     match bias {
         Some(bias) if act == Activation::Tanh && use_gemm(b, din, dout) => {
-            let out = &mut out[..b * dout];
-            T::gemm_slices(
-                out,
-                b,
-                dout,
-                din,
-                &x[..b * din],
-                false,
-                &w[..din * dout],
-                false,
-                T::zero(),
-            );
-            autodiff::math::tanh_bias_in_place(out, &bias[..dout], b);
+            // Without a bias the product overwrites `out`.
+            affine::<T, FMA>(b, din, dout, w, None, x, out);
+            autodiff::math::tanh_bias_in_place(&mut out[..b * dout], &bias[..dout], b);
         }
         _ => {
             affine::<T, FMA>(b, din, dout, w, bias, x, out);
