@@ -45,6 +45,7 @@ use crate::layer::TimeLayer;
 use crate::mlp::{Mlp, MlpLayer, TimeInput};
 use crate::one_hidden::{self, Packed, Shape};
 use crate::params::{Binding, ParamLayout, ParamVars};
+use crate::Activation;
 
 struct TapeScratch<T: Scalar> {
     tape: Tape<T>,
@@ -493,7 +494,14 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             .iter()
             .enumerate()
             .map(|(l, &w)| {
-                let len = if one_hidden && l == 1 { 0 } else { w * batch };
+                // `h[0]` is not needed by an identity input map (the passes read `z`), nor
+                // `h[1]` by the one-hidden-layer passes (which keep `hid` instead).
+                let unused = if one_hidden {
+                    l == 1
+                } else {
+                    l == 0 && cfg.input_activation == Activation::Identity
+                };
+                let len = if unused { 0 } else { w * batch };
                 vec![T::zero(); len]
             })
             .collect();
@@ -551,9 +559,10 @@ impl<T: Scalar + Real> MlpDynamics<T> {
     /// pass. `0` keeps none: every call computes its forward pass, and no state is hashed,
     /// copied or compared (nor `θ`, unless the weights are packed): the setting for the
     /// adjoint method, whose backward products are all at new states. Memory: up to `passes`
-    /// times the activations of one pass (`batch ×` the sum of the widths, plus the input
-    /// width for the state and the widths of the layers whose activation's derivative reads
-    /// its input: none for `Tanh`, `Sigmoid` and `Identity`), allocated as passes are made.
+    /// times the activations of one pass (`batch ×` the sum of the widths, the input's only
+    /// when the input map is not the identity, plus the input width for the state and the
+    /// widths of the layers whose activation's derivative reads its input: none for `Tanh`,
+    /// `Sigmoid` and `Identity`), allocated as passes are made.
     /// With `Direct` or `Checkpointed` gradients use at least the number of stages of the
     /// solver's method (6 for Dopri5 and Tsit5, 12 for Dop853), better the number of
     /// evaluations of a forward solve; the adjoint method gains nothing from it.
@@ -591,7 +600,9 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         &self.layout
     }
 
-    /// The forward pass: every layer's output (and the pre-activations kept) into `s`.
+    /// The forward pass: every layer's output (and the pre-activations kept) into `s`; the
+    /// network's output into `out` instead of `s.h[L]` when given (a pass that is not kept
+    /// then needs no copy of it).
     #[inline(always)]
     fn forward_impl<const FMA: bool>(
         &self,
@@ -599,35 +610,51 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         packed: Option<&Packed<T>>,
         z: &[T],
         theta: &[T],
+        out: Option<&mut [T]>,
     ) {
         let b = self.batch;
         let cfg = self.mlp.config();
-        kernels::act(cfg.input_activation, z, &mut s.h[0]);
         if let Some(p) = packed {
+            kernels::act(cfg.input_activation, z, &mut s.h[0]);
             let (h0, rest) = s.h.split_at_mut(1);
             let keep_pre = !s.pre[1].is_empty();
-            let out = if keep_pre {
-                &mut s.pre[1]
+            let fin: &mut [T] = match out {
+                Some(o) => o,
+                None => &mut rest[1],
+            };
+            let dst = if keep_pre {
+                &mut s.pre[1][..]
             } else {
-                &mut rest[1]
+                &mut *fin
             };
             let (x, hid, act) = (&h0[0], &mut s.hid, cfg.activation);
             match self.shapes[0].0 {
-                1 => one_hidden::forward::<T, 1, FMA>(p, b, x, act, hid, out),
-                2 => one_hidden::forward::<T, 2, FMA>(p, b, x, act, hid, out),
-                3 => one_hidden::forward::<T, 3, FMA>(p, b, x, act, hid, out),
-                _ => one_hidden::forward::<T, 4, FMA>(p, b, x, act, hid, out),
+                1 => one_hidden::forward::<T, 1, FMA>(p, b, x, act, hid, dst),
+                2 => one_hidden::forward::<T, 2, FMA>(p, b, x, act, hid, dst),
+                3 => one_hidden::forward::<T, 3, FMA>(p, b, x, act, hid, dst),
+                _ => one_hidden::forward::<T, 4, FMA>(p, b, x, act, hid, dst),
             }
             if keep_pre {
-                kernels::act(cfg.final_activation, &s.pre[1], &mut rest[1]);
+                kernels::act(cfg.final_activation, &s.pre[1], fin);
             } else {
-                kernels::act_in_place(cfg.final_activation, &mut rest[1]);
+                kernels::act_in_place(cfg.final_activation, fin);
             }
             return;
         }
+        // An identity input map reads `z` itself (`h[0]` is then left empty).
+        let identity_in = cfg.input_activation == Activation::Identity;
+        if !identity_in {
+            kernels::act(cfg.input_activation, z, &mut s.h[0]);
+        }
         let last = self.shapes.len() - 1;
+        let mut out = out;
         for (l, &(din, dout, wo, bo)) in self.shapes.iter().enumerate() {
             let (hs, hn) = s.h.split_at_mut(l + 1);
+            let dst: &mut [T] = match out.as_deref_mut() {
+                Some(o) if l == last => o,
+                _ => &mut hn[0],
+            };
+            let x: &[T] = if l == 0 && identity_in { z } else { &hs[l] };
             let w = &theta[wo..wo + din * dout];
             let bias = bo.map(|o| &theta[o..o + dout]);
             let act = if l == last {
@@ -638,10 +665,10 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             let pre = &mut s.pre[l];
             if pre.is_empty() {
                 // The derivative needs only the output: the activation runs in place.
-                kernels::affine_act::<T, FMA>(b, din, dout, w, bias, act, &hs[l], &mut hn[0]);
+                kernels::affine_act::<T, FMA>(b, din, dout, w, bias, act, x, dst);
             } else {
-                kernels::affine::<T, FMA>(b, din, dout, w, bias, &hs[l], pre);
-                kernels::act(act, pre, &mut hn[0]);
+                kernels::affine::<T, FMA>(b, din, dout, w, bias, x, pre);
+                kernels::act(act, pre, dst);
             }
         }
     }
@@ -659,28 +686,36 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         z: &[T],
         theta: &[T],
         a: &[T],
-        f: &mut [T],
+        f: &[T],
         a_z: &mut [T],
         a_theta: &mut [T],
     ) {
         let b = self.batch;
         let cfg = self.mlp.config();
         let nl = self.shapes.len();
-        f.copy_from_slice(&s.h[nl]);
-        // δ_L = a ∘ σ_L'(p_L).
+        // δ_L = a ∘ σ_L'(p_L): `a` itself for an identity output map. The output is read
+        // from `f` (a pass that was not kept wrote it there only).
         let dout_last = self.shapes[nl - 1].1 * b;
-        kernels::deriv_times(
-            cfg.final_activation,
-            s.pre_or_out(nl - 1),
-            &s.h[nl],
-            a,
-            &mut d0[..dout_last],
-        );
+        let identity_out = cfg.final_activation == Activation::Identity;
+        if !identity_out {
+            let pre = &s.pre[nl - 1];
+            kernels::deriv_times(
+                cfg.final_activation,
+                if pre.is_empty() { f } else { pre },
+                f,
+                a,
+                &mut d0[..dout_last],
+            );
+        }
         if let Some(p) = oh.packed {
             self.one_hidden_backward::<FMA>(
                 s,
                 p,
-                &d0[..dout_last],
+                if identity_out {
+                    &a[..dout_last]
+                } else {
+                    &d0[..dout_last]
+                },
                 d1,
                 oh.dhid,
                 oh.grads,
@@ -690,10 +725,16 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             );
             return;
         }
+        // As in the forward pass, an identity input map reads `z` (and writes `a_z`) itself.
+        let identity_in = cfg.input_activation == Activation::Identity;
         for l in (0..nl).rev() {
             let (din, dout, wo, bo) = self.shapes[l];
-            let delta = &d0[..dout * b];
-            let hin = &s.h[l];
+            let delta: &[T] = if l == nl - 1 && identity_out {
+                &a[..dout * b]
+            } else {
+                &d0[..dout * b]
+            };
+            let hin: &[T] = if l == 0 && identity_in { z } else { &s.h[l] };
             // ∂W = hinᵀ δ (din x dout), ∂b = column sums of δ. The layout puts each bias
             // right after its weight, but nothing here relies on it.
             let (dw, db) = match bo {
@@ -715,6 +756,8 @@ impl<T: Scalar + Real> MlpDynamics<T> {
                 kernels::affine_t::<T, FMA>(b, din, dout, w, delta, dp);
                 kernels::mul_deriv(cfg.activation, s.pre_or_out(l - 1), &s.h[l], dp);
                 std::mem::swap(d0, d1);
+            } else if identity_in {
+                kernels::affine_t::<T, FMA>(b, din, dout, w, delta, a_z);
             } else {
                 let dp = &mut d1[..din * b];
                 kernels::affine_t::<T, FMA>(b, din, dout, w, delta, dp);
@@ -772,41 +815,51 @@ impl<T: Scalar + Real> MlpDynamics<T> {
     }
 
     /// The slot of a forward pass at `z` with `θ`: a kept one if there is one (the same bits
-    /// as a new one), else a new one, computed.
-    fn pass(&self, s: &mut MlpScratch<T>, z: &[T], theta: &[T]) -> usize {
+    /// as a new one), else a new one, computed; and the network's output written into `out`.
+    fn pass(&self, s: &mut MlpScratch<T>, z: &[T], theta: &[T], out: &mut [T]) -> usize {
         if s.cap == 0 {
-            // Nothing kept: only packed weights can be stale.
+            // Nothing kept: only packed weights can be stale. The pass writes its output
+            // straight into `out`.
             if s.packed.is_some() {
                 s.check_theta(theta, &self.shapes);
             }
             s.stats.computed += 1;
-            self.forward(&mut s.slots[0], s.packed.as_ref(), z, theta);
+            self.forward(&mut s.slots[0], s.packed.as_ref(), z, theta, Some(out));
             return 0;
         }
         s.check_theta(theta, &self.shapes);
         let hash = state_hash(z);
-        match s.find(z, hash) {
+        let i = match s.find(z, hash) {
             Some(i) => {
                 s.stats.reused += 1;
                 i
             }
             None => {
                 let i = s.claim(z, hash);
-                self.forward(&mut s.slots[i], s.packed.as_ref(), z, theta);
+                self.forward(&mut s.slots[i], s.packed.as_ref(), z, theta, None);
                 i
             }
-        }
+        };
+        out.copy_from_slice(s.slots[i].h.last().expect("layers"));
+        i
     }
 
-    fn forward(&self, s: &mut Activations<T>, p: Option<&Packed<T>>, z: &[T], theta: &[T]) {
+    fn forward(
+        &self,
+        s: &mut Activations<T>,
+        p: Option<&Packed<T>>,
+        z: &[T],
+        theta: &[T],
+        out: Option<&mut [T]>,
+    ) {
         match simd_level() {
             // SAFETY: the processor has the level's features (checked by `simd_level`).
             #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx512 => unsafe { self.forward_avx512(s, p, z, theta) },
+            SimdLevel::Avx512 => unsafe { self.forward_avx512(s, p, z, theta, out) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx2Fma => unsafe { self.forward_fma(s, p, z, theta) },
-            _ => self.forward_impl::<false>(s, p, z, theta),
+            SimdLevel::Avx2Fma => unsafe { self.forward_fma(s, p, z, theta, out) },
+            _ => self.forward_impl::<false>(s, p, z, theta, out),
         }
     }
 
@@ -814,16 +867,30 @@ impl<T: Scalar + Real> MlpDynamics<T> {
     /// [`MlpDynamics::forward_fma`] and so the same bits.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-    fn forward_avx512(&self, s: &mut Activations<T>, p: Option<&Packed<T>>, z: &[T], theta: &[T]) {
-        self.forward_impl::<true>(s, p, z, theta)
+    fn forward_avx512(
+        &self,
+        s: &mut Activations<T>,
+        p: Option<&Packed<T>>,
+        z: &[T],
+        theta: &[T],
+        out: Option<&mut [T]>,
+    ) {
+        self.forward_impl::<true>(s, p, z, theta, out)
     }
 
     /// [`MlpDynamics::forward_impl`] compiled for AVX2 and FMA: four f64 lanes instead of two,
     /// and every product-and-add fused (results differ from the plain copy's in the last bits).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn forward_fma(&self, s: &mut Activations<T>, p: Option<&Packed<T>>, z: &[T], theta: &[T]) {
-        self.forward_impl::<true>(s, p, z, theta)
+    fn forward_fma(
+        &self,
+        s: &mut Activations<T>,
+        p: Option<&Packed<T>>,
+        z: &[T],
+        theta: &[T],
+        out: Option<&mut [T]>,
+    ) {
+        self.forward_impl::<true>(s, p, z, theta, out)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -836,7 +903,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         z: &[T],
         theta: &[T],
         a: &[T],
-        f: &mut [T],
+        f: &[T],
         a_z: &mut [T],
         a_theta: &mut [T],
     ) {
@@ -868,7 +935,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         z: &[T],
         theta: &[T],
         a: &[T],
-        f: &mut [T],
+        f: &[T],
         a_z: &mut [T],
         a_theta: &mut [T],
     ) {
@@ -888,7 +955,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         z: &[T],
         theta: &[T],
         a: &[T],
-        f: &mut [T],
+        f: &[T],
         a_z: &mut [T],
         a_theta: &mut [T],
     ) {
@@ -908,8 +975,7 @@ impl<T: Scalar + Real> Dynamics<T> for MlpDynamics<T> {
     fn eval(&self, _t: f64, z: &[T], theta: &[T], dz: &mut [T]) {
         let mut guard = self.scratch.borrow_mut();
         let s = &mut *guard;
-        let i = self.pass(s, z, theta);
-        dz.copy_from_slice(s.slots[i].h.last().expect("layers"));
+        self.pass(s, z, theta, dz);
     }
 
     fn vjp(
@@ -924,7 +990,7 @@ impl<T: Scalar + Real> Dynamics<T> for MlpDynamics<T> {
     ) -> T {
         let mut guard = self.scratch.borrow_mut();
         let s = &mut *guard;
-        let i = self.pass(s, z, theta);
+        let i = self.pass(s, z, theta, f);
         // Parameters the network does not use (none, for a layout of this MLP alone) get 0.
         if !self.covers_theta {
             a_theta.fill(T::zero());
@@ -994,14 +1060,15 @@ mod tests {
         } = s;
         let slot = &mut slots[0];
         let p = packed.as_ref();
+        let out = Some(&mut fz[..]);
         match which {
-            Copy::Plain => f.forward_impl::<false>(slot, p, z, theta),
+            Copy::Plain => f.forward_impl::<false>(slot, p, z, theta, out),
             // SAFETY: callers check the processor's level first.
             #[cfg(target_arch = "x86_64")]
-            Copy::Fma => unsafe { f.forward_fma(slot, p, z, theta) },
+            Copy::Fma => unsafe { f.forward_fma(slot, p, z, theta, out) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            Copy::Avx512 => unsafe { f.forward_avx512(slot, p, z, theta) },
+            Copy::Avx512 => unsafe { f.forward_avx512(slot, p, z, theta, out) },
         }
         let oh = OneHiddenScratch {
             packed: p,
@@ -1010,17 +1077,17 @@ mod tests {
         };
         match which {
             Copy::Plain => {
-                f.vjp_impl::<false>(slot, d0, d1, oh, z, theta, a, &mut fz, &mut az, &mut ath);
+                f.vjp_impl::<false>(slot, d0, d1, oh, z, theta, a, &fz, &mut az, &mut ath);
             }
             // SAFETY: callers check the processor's level first.
             #[cfg(target_arch = "x86_64")]
             Copy::Fma => unsafe {
-                f.vjp_fma(slot, d0, d1, oh, z, theta, a, &mut fz, &mut az, &mut ath)
+                f.vjp_fma(slot, d0, d1, oh, z, theta, a, &fz, &mut az, &mut ath)
             },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Copy::Avx512 => unsafe {
-                f.vjp_avx512(slot, d0, d1, oh, z, theta, a, &mut fz, &mut az, &mut ath)
+                f.vjp_avx512(slot, d0, d1, oh, z, theta, a, &fz, &mut az, &mut ath)
             },
         }
         (fz, az, ath)

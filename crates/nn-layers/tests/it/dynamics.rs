@@ -228,9 +228,36 @@ fn kept_forward_passes_give_the_same_products_and_follow_theta() {
 
 #[test]
 fn keeping_no_pass_gives_the_same_bits_and_follows_theta() {
-    // The packed narrow network (the spiral's) and a wide one on the general kernels.
-    for (widths, batch) in [(&[2usize, 50, 2][..], 20usize), (&[8, 40, 8][..], 6)] {
-        let cfg = MlpConfig::new(widths, Activation::Tanh);
+    // The packed narrow network (the spiral's) and wide ones on the general kernels. A pass
+    // that is not kept writes the network's output straight into the caller's buffer, and an
+    // identity input map reads the state itself: the final activations cover a derivative
+    // read from that output (tanh) and one read from the kept pre-activation (softplus).
+    for (widths, batch, input, last) in [
+        (
+            &[2usize, 50, 2][..],
+            20usize,
+            Activation::Identity,
+            Activation::Identity,
+        ),
+        (
+            &[8, 40, 8][..],
+            6,
+            Activation::Identity,
+            Activation::Identity,
+        ),
+        (&[2, 50, 2][..], 20, Activation::Cube, Activation::Tanh),
+        (&[8, 40, 8][..], 6, Activation::Identity, Activation::Tanh),
+        (&[8, 40, 8][..], 6, Activation::Cube, Activation::Softplus),
+        (
+            &[3, 7, 5, 3][..],
+            4,
+            Activation::Identity,
+            Activation::Sigmoid,
+        ),
+    ] {
+        let cfg = MlpConfig::new(widths, Activation::Tanh)
+            .with_input_activation(input)
+            .with_final_activation(last);
         let mut layout = ParamLayout::new();
         let mlp = cfg.build(&mut layout, "f").unwrap();
         let mut theta = vec![0.0; layout.len()];
