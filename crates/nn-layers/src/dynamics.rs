@@ -727,6 +727,9 @@ impl<T: Scalar + Real> MlpDynamics<T> {
         }
         // As in the forward pass, an identity input map reads `z` (and writes `a_z`) itself.
         let identity_in = cfg.input_activation == Activation::Identity;
+        // Whether the current layer's bias gradient was summed already (in the pass that
+        // formed its delta, while each column was in cache).
+        let mut bias_done = false;
         for l in (0..nl).rev() {
             let (din, dout, wo, bo) = self.shapes[l];
             let delta: &[T] = if l == nl - 1 && identity_out {
@@ -748,13 +751,25 @@ impl<T: Scalar + Real> MlpDynamics<T> {
                 }
                 None => (&mut a_theta[wo..wo + din * dout], None),
             };
+            let db = if bias_done { None } else { db };
             kernels::affine_grads::<T, FMA>(b, din, dout, hin, delta, dw, db);
             // δ_prev = δ Wᵀ (b x din), then times the derivative of what produced hin.
             let w = &theta[wo..wo + din * dout];
             if l > 0 {
                 let dp = &mut d1[..din * b];
                 kernels::affine_t::<T, FMA>(b, din, dout, w, delta, dp);
-                kernels::mul_deriv(cfg.activation, s.pre_or_out(l - 1), &s.h[l], dp);
+                // The previous layer's bias gradient (column sums of its delta) in the same
+                // pass.
+                let db_prev = self.shapes[l - 1].3.map(|o| &mut a_theta[o..o + din]);
+                bias_done = db_prev.is_some();
+                kernels::mul_deriv_sums(
+                    cfg.activation,
+                    s.pre_or_out(l - 1),
+                    &s.h[l],
+                    dp,
+                    b,
+                    db_prev,
+                );
                 std::mem::swap(d0, d1);
             } else if identity_in {
                 kernels::affine_t::<T, FMA>(b, din, dout, w, delta, a_z);

@@ -418,6 +418,32 @@ pub(crate) fn mul_deriv<T: Scalar>(a: Activation, x: &[T], y: &[T], d: &mut [T])
     }
 }
 
+/// [`mul_deriv`] on the column-major `rows × cols` matrix `d`, one column at a time, and, when
+/// `sums` is given, `sums[j]` = [`sum`] of column `j` after it (the same bits as summing
+/// afterwards, read while the column is in cache).
+#[inline(always)]
+pub(crate) fn mul_deriv_sums<T: Scalar>(
+    a: Activation,
+    x: &[T],
+    y: &[T],
+    d: &mut [T],
+    rows: usize,
+    sums: Option<&mut [T]>,
+) {
+    let Some(sums) = sums else {
+        mul_deriv(a, x, y, d);
+        return;
+    };
+    if rows == 0 {
+        return;
+    }
+    for (j, (col, s)) in d.chunks_exact_mut(rows).zip(sums.iter_mut()).enumerate() {
+        let r = j * rows..(j + 1) * rows;
+        mul_deriv(a, &x[r.clone()], &y[r], col);
+        *s = sum(col);
+    }
+}
+
 /// `out[i] = d[i] · act'(x[i])` given `y = act(x)`.
 #[inline(always)]
 pub(crate) fn deriv_times<T: Scalar>(a: Activation, x: &[T], y: &[T], d: &[T], out: &mut [T]) {
