@@ -35,7 +35,26 @@
 //! mean error was 0.32 ulp and its fused and plain copies differed by more than 2 ulp, so it
 //! was not kept.
 
+use std::any::TypeId;
+
 use crate::Scalar;
+
+#[cfg(target_arch = "x86_64")]
+mod tanh_x86;
+
+/// `x` as f64 values, when `T` is `f64`.
+fn f64_slice<T: Scalar>(x: &[T]) -> Option<&[f64]> {
+    // SAFETY: `T` is `f64` (same type, so same layout).
+    (TypeId::of::<T>() == TypeId::of::<f64>())
+        .then(|| unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), x.len()) })
+}
+
+/// `x` as f64 values, when `T` is `f64`.
+fn f64_slice_mut<T: Scalar>(x: &mut [T]) -> Option<&mut [f64]> {
+    // SAFETY: as in `f64_slice`.
+    (TypeId::of::<T>() == TypeId::of::<f64>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast(), x.len()) })
+}
 
 // ln 2 split as in fdlibm: the high part has trailing zero bits so `n · LN2_HI` is exact.
 const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
@@ -214,7 +233,12 @@ pub fn tanh_slice<T: Scalar>(x: &[T], out: &mut [T]) {
         SimdLevel::Avx512 => unsafe { tanh_slice_avx512(x, out) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx2Fma => unsafe { tanh_slice_fma(x, out) },
+        SimdLevel::Avx2Fma => match (f64_slice(x), f64_slice_mut(out)) {
+            // SAFETY: as above.
+            (Some(x), Some(out)) => unsafe { tanh_x86::slice(x, out) },
+            // SAFETY: as above.
+            _ => unsafe { tanh_slice_fma(x, out) },
+        },
         _ => tanh_slice_with::<T, false>(x, out),
     }
 }
@@ -227,7 +251,12 @@ pub fn tanh_in_place<T: Scalar>(x: &mut [T]) {
         SimdLevel::Avx512 => unsafe { tanh_in_place_avx512(x) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx2Fma => unsafe { tanh_in_place_fma(x) },
+        SimdLevel::Avx2Fma => match f64_slice_mut(x) {
+            // SAFETY: as above.
+            Some(x) => unsafe { tanh_x86::in_place(x) },
+            // SAFETY: as above.
+            None => unsafe { tanh_in_place_fma(x) },
+        },
         _ => tanh_in_place_with::<T, false>(x),
     }
 }
@@ -278,7 +307,12 @@ pub fn tanh_bias_in_place<T: Scalar>(x: &mut [T], bias: &[T], rows: usize) {
         SimdLevel::Avx512 => unsafe { tanh_bias_in_place_avx512(x, bias, rows) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx2Fma => unsafe { tanh_bias_in_place_fma(x, bias, rows) },
+        SimdLevel::Avx2Fma => match (f64_slice_mut(x), f64_slice(bias)) {
+            // SAFETY: as above (and the lengths were checked).
+            (Some(x), Some(bias)) => unsafe { tanh_x86::bias_in_place(x, bias, rows) },
+            // SAFETY: as above.
+            _ => unsafe { tanh_bias_in_place_fma(x, bias, rows) },
+        },
         _ => tanh_bias_in_place_with::<T, false>(x, bias, rows),
     }
 }
