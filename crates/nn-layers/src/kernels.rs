@@ -435,6 +435,8 @@ pub(crate) fn mul_deriv_sums<T: Scalar>(
         return;
     };
     if rows == 0 {
+        // Empty columns: their sums are zero.
+        sums.fill(T::zero());
         return;
     }
     for (j, (col, s)) in d.chunks_exact_mut(rows).zip(sums.iter_mut()).enumerate() {
