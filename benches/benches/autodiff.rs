@@ -6,6 +6,11 @@
 //! `tape_fwd_bwd` (record, backward with a cotangent, gradients of all weights and biases) and
 //! `hand_fwd_bwd`. Scalars are f64. Before measuring, each configuration prints its heap
 //! allocations per warm evaluation (a counting global allocator is installed).
+//!
+//! Group `autodiff/tanh`: `autodiff::math::tanh_slice` over 1,024 and 32,768 values in
+//! [-6, 6], f64 (on AVX2, the interleaved kernel of `math::tanh_x86`) and f32 (the compiler's
+//! loop, through f64), with the throughput in elements per second. `NEURAL_ODE_SIMD=baseline`
+//! or `avx2` caps the instruction set.
 
 use std::hint::black_box;
 
@@ -207,12 +212,32 @@ fn mlps(c: &mut Criterion) {
     bench_mlp(c, "mlp_784_256_10", &[784, 256, 10], 128);
 }
 
+fn tanh(c: &mut Criterion) {
+    let mut group = c.benchmark_group("autodiff/tanh");
+    for n in [1024usize, 32_768] {
+        group.throughput(criterion::Throughput::Elements(n as u64));
+        let x: Vec<f64> = (0..n)
+            .map(|i| ((i as f64 * 0.618_033_988_749).fract() - 0.5) * 12.0)
+            .collect();
+        let mut y = vec![0.0f64; n];
+        group.bench_function(format!("f64_{n}"), |b| {
+            b.iter(|| autodiff::math::tanh_slice(black_box(&x), &mut y))
+        });
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let mut y32 = vec![0.0f32; n];
+        group.bench_function(format!("f32_{n}"), |b| {
+            b.iter(|| autodiff::math::tanh_slice(black_box(&x32), &mut y32))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(25)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
-    targets = mlps
+    targets = mlps, tanh
 }
 criterion_main!(benches);
