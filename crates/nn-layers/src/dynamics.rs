@@ -45,7 +45,7 @@ use crate::layer::TimeLayer;
 use crate::mlp::{Mlp, MlpLayer, TimeInput};
 use crate::one_hidden::{self, Packed, Shape};
 use crate::params::{Binding, ParamLayout, ParamVars};
-use crate::Activation;
+use crate::{Activation, MlpConfig};
 
 struct TapeScratch<T: Scalar> {
     tape: Tape<T>,
@@ -317,6 +317,13 @@ struct OneHiddenScratch<'a, T> {
     grads: &'a mut [T],
 }
 
+/// Whether the general passes (not [`crate::one_hidden`]'s) read the state `z` where they would
+/// read `h[0]`: for an identity input map. `h[0]` is then neither allocated nor written nor
+/// read; the constructor, the forward pass and the backward pass all decide by this.
+fn reads_z_in_place(cfg: &MlpConfig) -> bool {
+    cfg.input_activation == Activation::Identity
+}
+
 /// The hasher of the pass index: its keys are [`state_hash`] values already.
 #[derive(Default)]
 struct KeyHasher(u64);
@@ -499,7 +506,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
                 let unused = if one_hidden {
                     l == 1
                 } else {
-                    l == 0 && cfg.input_activation == Activation::Identity
+                    l == 0 && reads_z_in_place(cfg)
                 };
                 let len = if unused { 0 } else { w * batch };
                 vec![T::zero(); len]
@@ -642,7 +649,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             return;
         }
         // An identity input map reads `z` itself (`h[0]` is then left empty).
-        let identity_in = cfg.input_activation == Activation::Identity;
+        let identity_in = reads_z_in_place(cfg);
         if !identity_in {
             kernels::act(cfg.input_activation, z, &mut s.h[0]);
         }
@@ -726,7 +733,7 @@ impl<T: Scalar + Real> MlpDynamics<T> {
             return;
         }
         // As in the forward pass, an identity input map reads `z` (and writes `a_z`) itself.
-        let identity_in = cfg.input_activation == Activation::Identity;
+        let identity_in = reads_z_in_place(cfg);
         // Whether the current layer's bias gradient was summed already (in the pass that
         // formed its delta, while each column was in cache).
         let mut bias_done = false;
