@@ -52,10 +52,16 @@ impl PiController {
     }
 
     /// Factor for the next step after an accepted step with error `err` (≤ 1), given the
-    /// previous accepted step's error `err_prev` and the estimator order `q`.
-    #[inline]
+    /// previous accepted step's error `err_prev` and the estimator order `q`:
+    /// `clamp(safety · err^(-α) · err_prev^β, fac_min, fac_max)` (`fac_max` for `err = 0`).
+    /// The integrator computes the same factor from precomputed tables (see
+    /// [`FactorPowers`]); this form is for drivers of one's own.
     pub fn accept_factor(&self, err: f64, err_prev: f64, q: u32) -> f64 {
-        self.accept_factor_with(err, log2(err_prev), &NegPow::new(self.alpha(q)))
+        if err == 0.0 {
+            return self.fac_max;
+        }
+        (self.safety * err.powf(-self.alpha(q)) * err_prev.powf(self.beta))
+            .clamp(self.fac_min, self.fac_max)
     }
 
     /// The exponent `α = 1/(q+1) - 0.75 β` of the error.
@@ -64,163 +70,166 @@ impl PiController {
         1.0 / (q as f64 + 1.0) - 0.75 * self.beta
     }
 
-    /// `safety · x^(-a) · err_prev^β`, clamped, with `a` the exponent `pow` was built for:
-    /// [`PiController::accept_factor`] for `x = err` and `a = α`; the integrator passes the
-    /// squared norm `x = err²` with `a = α/2`, so that it need not wait for a square root.
-    /// `log2(err_prev)` is as computed by [`log2`] (the integrator keeps each accepted
-    /// step's logarithm for the next step).
-    ///
-    /// `x^(-a) · err_prev^β` is evaluated as `2^(β log2(err_prev) - a e) · m^(-a)` with
-    /// `x = 2^e m`, `m ∈ [√½, √2]`: the exponential needs only the exponent `e`, so it runs
-    /// side by side with the series in `m`, and the step's critical path (error norm, factor,
-    /// next step) holds one short series instead of a logarithm followed by an exponential.
-    #[inline]
-    pub(crate) fn accept_factor_with(&self, x: f64, log2_prev: f64, pow: &NegPow) -> f64 {
-        if x == 0.0 {
-            return self.fac_max;
-        }
-        let f = if (f64::MIN_POSITIVE..f64::INFINITY).contains(&x) {
-            let (e, m) = split(x);
-            let big = self.safety * exp2(self.beta * log2_prev - pow.alpha * e);
-            big * pow.mantissa(m)
-        } else {
-            self.safety * exp2(self.beta * log2_prev - pow.alpha * log2(x))
-        };
-        f.clamp(self.fac_min, self.fac_max)
-    }
-
     /// Factor for the retry after a rejected step with error `err` (> 1, or not finite).
-    #[inline]
     pub fn reject_factor(&self, err: f64, q: u32) -> f64 {
         if !err.is_finite() {
             return self.fac_min;
         }
-        (self.safety * exp2(-self.alpha(q) * log2(err))).clamp(self.fac_min, 1.0)
+        (self.safety * err.powf(-self.alpha(q))).clamp(self.fac_min, 1.0)
     }
 }
 
-/// `x = 2^e · m` with `e` integral (returned as f64) and `m ∈ [√½, √2]`, for positive
-/// normal `x` (exact: only the exponent field moves).
-#[inline(always)]
-fn split(x: f64) -> (f64, f64) {
-    let bits = x.to_bits();
-    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
-    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-    if m > std::f64::consts::SQRT_2 {
-        m *= 0.5;
-        e += 1;
-    }
-    (e as f64, m)
-}
+/// The smallest error a step hands on to the next step's PI term (Hairer's `1e-4`).
+pub(crate) const ERR_PREV_FLOOR: f64 = 1e-4;
 
-/// Terms of [`NegPow`]'s series: `|s| ≤ 0.1716` and the coefficients are below `|α|` in
-/// magnitude for `|α| ≤ ½`: relative error below 2e-13 (tested against `powf`).
+/// Terms of the mantissa series: `|s| ≤ 0.1716` and the coefficients are below `|p|` in
+/// magnitude for `|p| ≤ ½`: relative error below 3e-14 for `|p| ≤ ¼` (tested against
+/// `powf`), far below anything that moves a step sequence.
 const POW_TERMS: usize = 16;
 
-/// `m^(-α)` for `m ∈ [√½, √2]` as a power series in `s = (m - 1)/(m + 1)` (`|s| ≤ 0.1716`):
-/// `m = (1 + s)/(1 - s)`, so `m^(-α) = exp(-2α atanh s) = Σ c_k s^k`, with the coefficients
-/// from `E' = g' E` for `E = exp(g)`, `g = -2α atanh s`:
-/// `k c_k = -2α Σ_{j odd ≤ k} c_{k-j}`, `c_0 = 1`. Built from `α` (the integrator keeps it
-/// from solve to solve).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct NegPow {
+/// Entries of the exponent tables: squared error norms down to `2^-63` (errors down to about
+/// `2^-32`); smaller ones take `powf`.
+const EXP_TABLE: usize = 64;
+
+/// The powers of the squared error norm `x = err²` that an accepted step's factor needs,
+/// precomputed for one controller and estimator order so that a step costs two short series
+/// and two table lookups instead of a logarithm and an exponential:
+///
+/// - `x^(-α/2)` (the factor: `err^(-α)`), and
+/// - `max(x, 1e-8)^(β/2)` (the next step's PI term: `err_prev^β` with `err_prev = max(err, 1e-4)`).
+///
+/// With `x = 2^e · m`, `e` integral and `m ∈ [√½, √2]` (exact: only the exponent field
+/// moves), `x^p = 2^(p e) · m^p`: `2^(p e)` is read from a table indexed by `-e`, and `m^p`
+/// is a power series in `s = (m - 1)/(m + 1)` (`m = (1 + s)/(1 - s)`, so
+/// `m^p = exp(2p atanh s) = Σ c_k s^k`), whose division and powers of `s` both exponents
+/// share. The integrator keeps one from solve to solve while `α` and `β` stay the same.
+#[derive(Clone, Debug)]
+pub(crate) struct FactorPowers {
     alpha: f64,
-    c: [f64; POW_TERMS],
+    beta: f64,
+    /// Series of `m^(-α/2)` and `m^(β/2)`.
+    ca: [f64; POW_TERMS],
+    cb: [f64; POW_TERMS],
+    /// `2^(α/2 · k)` and `2^(-β/2 · k)` for `k = -e`.
+    ta: [f64; EXP_TABLE],
+    tb: [f64; EXP_TABLE],
+    /// `ERR_PREV_FLOOR^β`: the PI term after a step with an error below the floor.
+    pi_floor: f64,
 }
 
-impl NegPow {
-    /// The series for exponent `-alpha`.
-    pub(crate) fn new(alpha: f64) -> Self {
-        let mut c = [0.0; POW_TERMS];
-        c[0] = 1.0;
-        for k in 1..POW_TERMS {
-            let acc: f64 = (1..=k).step_by(2).map(|j| c[k - j]).sum();
-            c[k] = -2.0 * alpha * acc / k as f64;
+impl FactorPowers {
+    /// The tables for exponent `α` (see [`PiController::alpha`]) and PI weight `β`.
+    pub(crate) fn new(alpha: f64, beta: f64) -> Self {
+        let (a, b) = (0.5 * alpha, 0.5 * beta);
+        FactorPowers {
+            alpha,
+            beta,
+            ca: series(-a),
+            cb: series(b),
+            ta: exp_table(a),
+            tb: exp_table(-b),
+            pi_floor: ERR_PREV_FLOOR.powf(beta),
         }
-        NegPow { alpha, c }
     }
 
-    /// The exponent `α` the series was built for.
-    pub(crate) fn alpha(&self) -> f64 {
-        self.alpha
+    /// Whether these are the tables for `alpha` and `beta`.
+    pub(crate) fn is_for(&self, alpha: f64, beta: f64) -> bool {
+        self.alpha == alpha && self.beta == beta
     }
 
-    /// `m^(-α)`, in Estrin's scheme (pairs of terms, then pairs of pairs: four levels after
-    /// the division).
+    /// The PI term `err_prev^β` for a given previous error (at the start of a solve).
+    pub(crate) fn pi_term(&self, err_prev: f64) -> f64 {
+        err_prev.max(ERR_PREV_FLOOR).powf(self.beta)
+    }
+
+    /// The factor after an accepted step with squared error norm `x = err² ∈ [0, 1]`, given
+    /// the PI term `pi = err_prev^β` of the step before, and the PI term for the next step:
+    /// `(clamp(safety · pi · x^(-α/2), fac_min, fac_max), max(x, 1e-8)^(β/2))`.
     #[inline(always)]
-    fn mantissa(&self, m: f64) -> f64 {
-        let c = &self.c;
+    pub(crate) fn accept(&self, c: &PiController, x: f64, pi: f64) -> (f64, f64) {
+        let sp = c.safety * pi;
+        if !(f64::MIN_POSITIVE..=1.0).contains(&x) {
+            return self.accept_slow(c, x, sp);
+        }
+        let (k, m) = split(x);
+        if k >= EXP_TABLE {
+            return self.accept_slow(c, x, sp);
+        }
         let s = (m - 1.0) / (m + 1.0);
         let s2 = s * s;
         let s4 = s2 * s2;
         let s8 = s4 * s4;
-        let p: [f64; 8] = std::array::from_fn(|i| c[2 * i] + s * c[2 * i + 1]);
-        let q: [f64; 4] = std::array::from_fn(|i| p[2 * i] + s2 * p[2 * i + 1]);
-        let r0 = q[0] + s4 * q[1];
-        let r1 = q[2] + s4 * q[3];
-        r0 + s8 * r1
+        let fac = (sp * self.ta[k]) * estrin(&self.ca, s, s2, s4, s8);
+        let pi_next = if self.beta == 0.0 {
+            1.0
+        } else if x >= ERR_PREV_FLOOR * ERR_PREV_FLOOR {
+            self.tb[k] * estrin(&self.cb, s, s2, s4, s8)
+        } else {
+            self.pi_floor
+        };
+        (fac.clamp(c.fac_min, c.fac_max), pi_next)
+    }
+
+    /// [`FactorPowers::accept`] outside the tables (zero, subnormal or tiny norms).
+    #[cold]
+    #[inline(never)]
+    fn accept_slow(&self, c: &PiController, x: f64, sp: f64) -> (f64, f64) {
+        let fac = if x == 0.0 {
+            c.fac_max
+        } else {
+            (sp * x.powf(-0.5 * self.alpha)).clamp(c.fac_min, c.fac_max)
+        };
+        let pi_next = x.max(ERR_PREV_FLOOR * ERR_PREV_FLOOR).powf(0.5 * self.beta);
+        (fac, pi_next)
     }
 }
 
-/// `log2(x)` for the controller, relative error below 1e-12 for positive normal `x` (the
-/// library function for anything else: zero, subnormal, negative, infinite or NaN). Callers
-/// that keep a step's logarithm for the next use it too (see `accept_factor_log2`).
-#[inline]
-pub(crate) fn log2(x: f64) -> f64 {
-    if !(f64::MIN_POSITIVE..f64::INFINITY).contains(&x) {
-        return x.log2();
+/// `x = 2^(-k) · m` with `k` a whole number and `m ∈ [√½, √2]`, for positive normal `x ≤ 1`
+/// (so `k ≥ 0`).
+#[inline(always)]
+fn split(x: f64) -> (usize, f64) {
+    let bits = x.to_bits();
+    let mut k = 1023 - ((bits >> 52) & 0x7ff) as i64;
+    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    if m > std::f64::consts::SQRT_2 {
+        m *= 0.5;
+        k -= 1;
     }
-    let (e, m) = split(x);
-    // ln m = 2 atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172: the series to s¹⁵, in Estrin's
-    // scheme (pairs of terms, then pairs of pairs): three multiply–add levels after s²
-    // instead of Horner's seven, for the rejected-step factor, which is on the critical path
-    // (the accepted-step factor takes `NegPow`'s series instead).
-    let s = (m - 1.0) / (m + 1.0);
-    let s2 = s * s;
-    let s4 = s2 * s2;
-    let s8 = s4 * s4;
-    let q0 = 1.0 + s2 * (1.0 / 3.0);
-    let q1 = 1.0 / 5.0 + s2 * (1.0 / 7.0);
-    let q2 = 1.0 / 9.0 + s2 * (1.0 / 11.0);
-    let q3 = 1.0 / 13.0 + s2 * (1.0 / 15.0);
-    let p = (q0 + s4 * q1) + s8 * (q2 + s4 * q3);
-    e + 2.0 * s * p * std::f64::consts::LOG2_E
+    (k as usize, m)
 }
 
-/// `2^y` for the controller, relative error below 1e-13; 0 below 2⁻¹⁰²², ∞ above 2¹⁰²³, NaN
-/// for NaN.
-#[inline]
-fn exp2(y: f64) -> f64 {
-    if y.is_nan() {
-        return y;
+/// The coefficients of `m^p = Σ c_k s^k`, `s = (m - 1)/(m + 1)`: from `E' = g' E` for
+/// `E = exp(g)`, `g = 2p atanh s`: `k c_k = 2p Σ_{j odd ≤ k} c_{k-j}`, `c_0 = 1`.
+fn series(p: f64) -> [f64; POW_TERMS] {
+    let mut c = [0.0; POW_TERMS];
+    c[0] = 1.0;
+    for k in 1..POW_TERMS {
+        let acc: f64 = (1..=k).step_by(2).map(|j| c[k - j]).sum();
+        c[k] = 2.0 * p * acc / k as f64;
     }
-    if y < -1022.0 {
-        return 0.0;
+    c
+}
+
+/// `2^(p k)` for `k = 0 … EXP_TABLE-1`, each the product of at most six of the powers
+/// `2^(p 2^i)` (so within a few units in the last place).
+fn exp_table(p: f64) -> [f64; EXP_TABLE] {
+    let base: [f64; 6] = std::array::from_fn(|i| (p * (1u32 << i) as f64).exp2());
+    let mut t = [1.0; EXP_TABLE];
+    for k in 1..EXP_TABLE {
+        t[k] = t[k & (k - 1)] * base[k.trailing_zeros() as usize];
     }
-    if y > 1023.0 {
-        return f64::INFINITY;
-    }
-    // Round to nearest by the 1.5·2⁵² trick (`f64::round` is a library call on baseline
-    // x86-64, which has no rounding instruction).
-    const MAGIC: f64 = 6_755_399_441_055_744.0;
-    let n = (y + MAGIC) - MAGIC;
-    // 2^f = e^(f ln 2), |f ln 2| ≤ 0.347: Taylor to degree 11, in Estrin's scheme (four
-    // levels after x² instead of Horner's eleven multiply–adds in a chain).
-    let x = (y - n) * std::f64::consts::LN_2;
-    let x2 = x * x;
-    let x4 = x2 * x2;
-    let x8 = x4 * x4;
-    let q0 = 1.0 + x;
-    let q1 = 0.5 + x * (1.0 / 6.0);
-    let q2 = 1.0 / 24.0 + x * (1.0 / 120.0);
-    let q3 = 1.0 / 720.0 + x * (1.0 / 5_040.0);
-    let q4 = 1.0 / 40_320.0 + x * (1.0 / 362_880.0);
-    let q5 = 1.0 / 3_628_800.0 + x * (1.0 / 39_916_800.0);
-    let r0 = q0 + x2 * q1;
-    let r1 = q2 + x2 * q3;
-    let r2 = q4 + x2 * q5;
-    let p = (r0 + x4 * r1) + x8 * r2;
-    p * f64::from_bits(((n as i64 + 1023) as u64) << 52)
+    t
+}
+
+/// `Σ c_k s^k` in Estrin's scheme (pairs of terms, then pairs of pairs: four levels after the
+/// powers of `s`).
+#[inline(always)]
+fn estrin(c: &[f64; POW_TERMS], s: f64, s2: f64, s4: f64, s8: f64) -> f64 {
+    let p: [f64; 8] = std::array::from_fn(|i| c[2 * i] + s * c[2 * i + 1]);
+    let q: [f64; 4] = std::array::from_fn(|i| p[2 * i] + s2 * p[2 * i + 1]);
+    let r0 = q[0] + s4 * q[1];
+    let r1 = q[2] + s4 * q[3];
+    r0 + s8 * r1
 }
 
 /// Hairer's initial step size (Hairer, Nørsett, Wanner I, §II.4, and `hinit` in DOPRI5).
@@ -283,92 +292,94 @@ pub fn initial_step<T: Real, S: OdeSystem<T> + ?Sized>(
 mod tests {
     use super::*;
 
-    /// Logarithmically spaced values over the whole normal range and around 1.
-    fn samples() -> impl Iterator<Item = f64> {
-        (-10_000..=10_000)
+    /// Squared norms spaced logarithmically over the whole normal range up to 1 (so across
+    /// the tables and past them on both sides), dense near 1 and at the table's edge.
+    fn squared_norms() -> impl Iterator<Item = f64> {
+        (-10_000..=0)
             .map(|k| 2f64.powf(k as f64 * 0.1023))
-            .chain((1..2000).map(|k| 1.0 + k as f64 * 1e-3))
-            .chain([f64::MIN_POSITIVE, f64::MAX, 1.0, std::f64::consts::SQRT_2])
+            .chain((1..2000).map(|k| 1.0 - k as f64 * 4e-4))
+            .chain((-400..=400).map(|k| 2f64.powf(-63.0 + k as f64 * 1e-3)))
+            .chain([
+                f64::MIN_POSITIVE,
+                1e-8,
+                1.0,
+                0.5,
+                std::f64::consts::FRAC_1_SQRT_2,
+            ])
     }
 
-    #[test]
-    fn log2_matches_the_library() {
-        for x in samples() {
-            let (got, want) = (log2(x), x.log2());
-            assert!(
-                (got - want).abs() <= 1e-12 * want.abs().max(1e-3),
-                "log2({x:e}) = {got} vs {want}"
-            );
+    /// Controllers whose factors are never clamped, so that every power is seen.
+    fn unclamped(beta: f64) -> PiController {
+        PiController {
+            safety: 0.9,
+            fac_min: 1e-300,
+            fac_max: 1e300,
+            beta,
         }
-        assert_eq!(log2(1.0), 0.0);
-        assert!(log2(0.0) == f64::NEG_INFINITY && log2(f64::NAN).is_nan());
-        assert_eq!(log2(1e-310), 1e-310f64.log2());
     }
 
     #[test]
-    fn exp2_matches_the_library() {
-        for k in -20_000..=20_000 {
-            let y = k as f64 * 0.0511;
-            let (got, want) = (exp2(y), y.exp2());
-            assert!(
-                (got - want).abs() <= 1e-13 * want,
-                "2^{y} = {got:e} vs {want:e}"
-            );
-        }
-        assert_eq!(exp2(-1100.0), 0.0);
-        assert_eq!(exp2(1100.0), f64::INFINITY);
-        assert!(exp2(f64::NAN).is_nan());
-    }
-
-    #[test]
-    fn mantissa_series_matches_the_library() {
-        // α from the most negative a valid controller allows (q = 7, β → ½) to the largest
-        // (q = 1, β = 0).
-        for alpha in [-0.25, -0.1, 0.0, 0.04, 0.17, 0.303, 0.47, 0.5] {
-            let pow = NegPow::new(alpha);
+    fn series_match_the_library() {
+        // Exponents from the most negative the tables meet (-α/2 with q = 1, β = 0) to the
+        // largest (β/2 → ¼, or -α/2 with q = 7, β → ½).
+        for p in [-0.25, -0.1, -0.085, 0.0, 0.02, 0.0625, 0.125, 0.2, 0.25] {
+            let c = series(p);
             let mut worst: f64 = 0.0;
             for k in 0..=20_000 {
                 let m = std::f64::consts::FRAC_1_SQRT_2
                     + k as f64 * (std::f64::consts::SQRT_2 - std::f64::consts::FRAC_1_SQRT_2)
                         / 20_000.0;
-                let want = m.powf(-alpha);
-                worst = worst.max((pow.mantissa(m) - want).abs() / want);
+                let s = (m - 1.0) / (m + 1.0);
+                let (s2, s4, s8) = (s * s, s.powi(4), s.powi(8));
+                let want = m.powf(p);
+                worst = worst.max((estrin(&c, s, s2, s4, s8) - want).abs() / want);
             }
-            assert!(worst <= 2e-13, "α = {alpha}: relative error {worst:e}");
+            assert!(worst <= 3e-14, "p = {p}: relative error {worst:e}");
         }
     }
 
     #[test]
-    fn unclamped_factors_match_the_pow_formulas() {
-        // Factors far outside the usual clamp, so that every error and β is seen unclamped.
+    fn exponent_tables_match_the_library() {
+        for p in [-0.25, -0.02, 0.0, 0.085, 0.125, 0.25] {
+            for (k, v) in exp_table(p).iter().enumerate() {
+                let want = (p * k as f64).exp2();
+                assert!(
+                    (v - want).abs() <= 2e-15 * want,
+                    "2^({p}·{k}) = {v:e} vs {want:e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn accepted_factors_match_the_pow_formulas() {
         for beta in [0.0, 0.04, 0.2, 0.45] {
-            let c = PiController {
-                safety: 0.9,
-                fac_min: 1e-300,
-                fac_max: 1e300,
-                beta,
-            };
+            let c = unclamped(beta);
             for q in [1, 2, 4, 7] {
                 let alpha = c.alpha(q);
-                for err in samples().filter(|e| *e <= 1.0) {
-                    for prev in [1e-4f64, 0.01, 0.5, 1.0] {
-                        let want = c.safety * err.powf(-alpha) * prev.powf(beta);
-                        let got = c.accept_factor(err, prev, q);
+                let pows = FactorPowers::new(alpha, beta);
+                assert!(pows.is_for(alpha, beta) && !pows.is_for(alpha, beta + 0.01));
+                for x in squared_norms() {
+                    for prev in [1e-5f64, 1e-4, 0.01, 0.5, 1.0] {
+                        let pi = pows.pi_term(prev);
+                        let want_pi = prev.max(1e-4).powf(beta);
+                        assert!((pi - want_pi).abs() <= 1e-15 * want_pi);
+                        let (fac, pi_next) = pows.accept(&c, x, pi);
+                        let err = x.sqrt();
+                        let want = c.safety * err.powf(-alpha) * want_pi;
                         assert!(
-                            (got - want).abs() <= 1e-12 * want,
-                            "{err:e} {prev} {q} {beta}: {got:e} vs {want:e}"
+                            (fac - want).abs() <= 5e-14 * want,
+                            "x = {x:e}, prev {prev}, q {q}, β {beta}: {fac:e} vs {want:e}"
                         );
-                        // The integrator's form: the squared norm with the series for α/2
-                        // (while err² is normal; below 1e-154 it underflows and the factor
-                        // is the clamp's).
-                        if err >= 1e-150 {
-                            let sq = NegPow::new(0.5 * alpha);
-                            let got = c.accept_factor_with(err * err, log2(prev), &sq);
-                            assert!(
-                                (got - want).abs() <= 1e-12 * want,
-                                "squared {err:e} {prev} {q} {beta}: {got:e} vs {want:e}"
-                            );
-                        }
+                        // The PI term handed on: `max(err, 1e-4)^β`.
+                        let want_next = err.max(1e-4).powf(beta);
+                        assert!(
+                            (pi_next - want_next).abs() <= 5e-14 * want_next,
+                            "x = {x:e}, β {beta}: next PI term {pi_next:e} vs {want_next:e}"
+                        );
+                        // The public form agrees.
+                        let public = c.accept_factor(err, prev.max(1e-4), q);
+                        assert!((public - want).abs() <= 1e-15 * want);
                     }
                 }
             }
@@ -376,24 +387,36 @@ mod tests {
     }
 
     #[test]
-    fn factors_match_the_pow_formulas() {
+    fn factors_are_clamped_and_zero_errors_grow_the_most() {
         let c = PiController::default();
         for q in [1, 2, 4, 7] {
-            let alpha = 1.0 / (q as f64 + 1.0) - 0.75 * c.beta;
-            for err in samples().filter(|e| *e <= 1.0) {
+            let alpha = c.alpha(q);
+            let pows = FactorPowers::new(alpha, c.beta);
+            for x in squared_norms().chain([0.0, 1e-310]) {
                 for prev in [1e-4f64, 0.01, 0.5, 1.0] {
-                    let want = (c.safety * err.powf(-alpha) * prev.powf(c.beta))
-                        .clamp(c.fac_min, c.fac_max);
-                    let got = c.accept_factor(err, prev, q);
-                    assert!((got - want).abs() <= 1e-12 * want, "{err:e} {prev} {q}");
+                    let pi = pows.pi_term(prev);
+                    let want = if x == 0.0 {
+                        c.fac_max
+                    } else {
+                        (c.safety * x.sqrt().powf(-alpha) * prev.powf(c.beta))
+                            .clamp(c.fac_min, c.fac_max)
+                    };
+                    let (fac, _) = pows.accept(&c, x, pi);
+                    assert!(
+                        (fac - want).abs() <= 5e-14 * want,
+                        "x = {x:e} {prev} {q}: {fac} vs {want}"
+                    );
+                    assert!((c.fac_min..=c.fac_max).contains(&fac));
                 }
             }
-            for err in samples().filter(|e| *e > 1.0) {
+            assert_eq!(pows.accept(&c, 0.0, 1.0).0, c.fac_max);
+            assert_eq!(c.accept_factor(0.0, 0.5, q), c.fac_max);
+            for err in squared_norms().filter(|x| *x < 1.0).map(|x| 1.0 / x) {
                 let want = (c.safety * err.powf(-alpha)).clamp(c.fac_min, 1.0);
-                assert!((c.reject_factor(err, q) - want).abs() <= 1e-12 * want);
+                assert_eq!(c.reject_factor(err, q), want);
             }
             assert_eq!(c.reject_factor(f64::NAN, q), c.fac_min);
-            assert_eq!(c.accept_factor(0.0, 0.5, q), c.fac_max);
+            assert_eq!(c.reject_factor(f64::INFINITY, q), c.fac_min);
         }
     }
 }

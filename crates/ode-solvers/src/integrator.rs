@@ -1,7 +1,7 @@
 //! The driver: the adaptive (or fixed-step) loop around any [`Stepper`], with output at
 //! requested times, stop times, events, statistics and typed errors.
 
-use crate::controller::{log2 as controller_log2, NegPow};
+use crate::controller::{FactorPowers, ERR_PREV_FLOOR};
 use crate::event::locate;
 use crate::solution::DenseSolution;
 use crate::{
@@ -72,9 +72,9 @@ pub struct Integrator<T: Real, M: Stepper<T>> {
     g_new: Vec<f64>,
     /// How the last solve ended, if it completed adaptively (for [`WarmStart`]).
     warm: Option<Ended>,
-    /// The controller's series of `m^(-α/2)` (for the squared error norm), kept from solve
-    /// to solve while `α` is the same.
-    pow: Option<NegPow>,
+    /// The controller's powers of the squared error norm, kept from solve to solve while its
+    /// `α` and `β` are the same.
+    pows: Option<Box<FactorPowers>>,
 }
 
 /// The end of a completed adaptive solve: its final time and direction, the next step-size
@@ -202,7 +202,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             g_old: Vec::new(),
             g_new: Vec::new(),
             warm: None,
-            pow: None,
+            pows: None,
         }
     }
 
@@ -579,14 +579,13 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             Start::Warm { h, err_prev, .. } if adaptive => (Some(h), err_prev),
             _ => (None, 1e-4),
         };
-        // log2(err_prev), kept from step to step so the controller takes one logarithm a step.
-        let mut log2_prev = controller_log2(err_prev);
-        // The series of `m^(-α/2)`, for the squared error norm.
-        let alpha = 0.5 * controller.alpha(q);
-        let pow = match self.pow {
-            Some(p) if p.alpha() == alpha => p,
-            _ => *self.pow.insert(NegPow::new(alpha)),
+        let (alpha, beta) = (controller.alpha(q), controller.beta);
+        let pows = match self.pows.take() {
+            Some(p) if p.is_for(alpha, beta) => p,
+            _ => Box::new(FactorPowers::new(alpha, beta)),
         };
+        // The PI term `err_prev^β`, handed from step to step.
+        let mut pi_prev = pows.pi_term(err_prev);
         let mut h = match (opts.fixed_step, warm_h, opts.first_step) {
             (Some(dt), _, _) => dt,
             (None, Some(h), _) => h,
@@ -706,19 +705,12 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                     h *= controller.reject_factor(err_sq.sqrt(), q);
                     continue;
                 }
-                let mut fac = controller.accept_factor_with(err_sq, log2_prev, &pow);
-                // For the next step's factor: off this step's critical path.
-                let err = err_sq.sqrt();
-                let log2_err = controller_log2(err);
+                let (mut fac, pi_next) = pows.accept(&controller, err_sq, pi_prev);
                 if last_rejected {
                     fac = fac.min(1.0);
                 }
-                err_prev = err.max(1e-4);
-                log2_prev = if err_prev == err {
-                    log2_err
-                } else {
-                    controller_log2(err_prev)
-                };
+                err_prev = err_sq.sqrt().max(ERR_PREV_FLOOR);
+                pi_prev = pi_next;
                 last_rejected = false;
                 h_next = h * fac;
                 fac_at_max = fac >= controller.fac_max;
@@ -872,6 +864,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
             }
         };
         self.ws = Some(ws);
+        self.pows = Some(pows);
         result
     }
 }
