@@ -503,15 +503,16 @@ impl<T: Real> Dop853<T> {
         f0: &[T],
         y1: &mut [T],
         scale: Option<ErrorScale<'_>>,
-        ws: &mut Dop853Workspace<T>,
+        k: &mut [T],
+        tmp: &mut [T],
     ) -> f64 {
         // With `DIM > 0` the state's length is a compile-time constant.
         let n = if DIM > 0 { DIM } else { y0.len() };
         let (y0, f0, y1) = (&y0[..n], &f0[..n], &mut y1[..n]);
         let ht = T::from_f64(h);
         let a = &self.a_flat[..S_DENSE * S_DENSE];
-        let k = &mut ws.k[..S_DENSE * n];
-        let tmp = &mut ws.tmp[..n];
+        let k = &mut k[..S_DENSE * n];
+        let tmp = &mut tmp[..n];
         // Each stage combines just the stages its row of `A` weights (known at compile time).
         macro_rules! stages {
             ($($i:literal)*) => {$({
@@ -529,7 +530,7 @@ impl<T: Real> Dop853<T> {
         }
         stages!(1 2 3 4 5 6 7 8 9 10 11);
         const M: usize = FIN.1;
-        let k = &ws.k[..S_DENSE * n];
+        let k = &k[..S_DENSE * n];
         let rows: [&[T]; M] = arr(|q| stage(FIN.0[q], n, k, f0, &[]));
         let (b, er, e3) = (&self.b[..S], &self.er[..S], &self.e3[..S]);
         let b: [T; M] = er_h(b, ht);
@@ -627,8 +628,8 @@ impl<T: Real> Stepper<T> for Dop853<T> {
         macro_rules! dims {
             ($($d:literal)*) => {
                 match y0.len() {
-                    $($d => self.step_n::<Sys, $d>(sys, t, h, y0, f0, y1, scale, ws),)*
-                    _ => self.step_n::<Sys, 0>(sys, t, h, y0, f0, y1, scale, ws),
+                    $($d => self.step_n::<Sys, $d>(sys, t, h, y0, f0, y1, scale, &mut ws.k, &mut ws.tmp),)*
+                    _ => self.step_n::<Sys, 0>(sys, t, h, y0, f0, y1, scale, &mut ws.k, &mut ws.tmp),
                 }
             };
         }

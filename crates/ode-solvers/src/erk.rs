@@ -332,7 +332,9 @@ impl<T: Real> ExplicitRk<T> {
         y1: &mut [T],
         f1: &mut [T],
         scale: Option<ErrorScale<'_>>,
-        ws: &mut ErkWorkspace<T>,
+        k: &mut [T],
+        tmp: &mut [T],
+        inv_w: &mut [f64],
     ) -> f64 {
         // With `DIM > 0` the state's length is a compile-time constant.
         let n = if DIM > 0 { DIM } else { y0.len() };
@@ -340,9 +342,9 @@ impl<T: Real> ExplicitRk<T> {
         let ht = T::from_f64(h);
         let a = &self.a[..NS * NS];
         let c = &self.c[..NS];
-        let k = &mut ws.k[..NS * n];
-        let tmp = &mut ws.tmp[..n];
-        let inv_w = &mut ws.inv_w[..n];
+        let k = &mut k[..NS * n];
+        let tmp = &mut tmp[..n];
+        let inv_w = &mut inv_w[..n];
         let has_err = !self.e.is_empty();
         macro_rules! stages {
             ($($i:literal)*) => {$(
@@ -370,7 +372,7 @@ impl<T: Real> ExplicitRk<T> {
             )*};
         }
         stages!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-        let k = &ws.k[..NS * n];
+        let k = &k[..NS * n];
         let f1: &[T] = f1;
         let rows: [&[T]; NS] = arr(|l| {
             if l == 0 {
@@ -381,7 +383,6 @@ impl<T: Real> ExplicitRk<T> {
                 &k[l * n..(l + 1) * n]
             }
         });
-        let inv_w = &mut ws.inv_w[..n];
         if !FSAL {
             let b = &self.b[..NS];
             let coef: [T; NS] = arr(|l| ht * b[l]);
@@ -539,8 +540,8 @@ impl<T: Real> Stepper<T> for ExplicitRk<T> {
             };
             (@dims $ns:literal, $fsal:literal, [$($d:literal)*]) => {
                 match y0.len() {
-                    $($d => self.step_fixed::<S, $ns, $fsal, $d>(sys, t, h, y0, f0, y1, f1, scale, ws),)*
-                    _ => self.step_fixed::<S, $ns, $fsal, 0>(sys, t, h, y0, f0, y1, f1, scale, ws),
+                    $($d => self.step_fixed::<S, $ns, $fsal, $d>(sys, t, h, y0, f0, y1, f1, scale, &mut ws.k, &mut ws.tmp, &mut ws.inv_w),)*
+                    _ => self.step_fixed::<S, $ns, $fsal, 0>(sys, t, h, y0, f0, y1, f1, scale, &mut ws.k, &mut ws.tmp, &mut ws.inv_w),
                 }
             };
         }
