@@ -110,9 +110,11 @@ pub(crate) struct FactorPowers {
     /// Series of `m^(-α/2)` and `m^(β/2)`.
     ca: [f64; POW_TERMS],
     cb: [f64; POW_TERMS],
-    /// `2^(α/2 · k)` and `2^(-β/2 · k)` for `k = -e`.
+    /// `2^(α/2 · k)` and `2^(-β/2 · k)` for `k = -e` (accepted steps: `x ≤ 1`, `e ≤ 0`).
     ta: [f64; EXP_TABLE],
     tb: [f64; EXP_TABLE],
+    /// `2^(-α/2 · e)` (rejected steps: `x > 1`, `e ≥ 0`).
+    tr: [f64; EXP_TABLE],
     /// `ERR_PREV_FLOOR^β`: the PI term after a step with an error below the floor.
     pi_floor: f64,
 }
@@ -128,6 +130,7 @@ impl FactorPowers {
             cb: series(b),
             ta: exp_table(a),
             tb: exp_table(-b),
+            tr: exp_table(-a),
             pi_floor: ERR_PREV_FLOOR.powf(beta),
         }
     }
@@ -151,7 +154,8 @@ impl FactorPowers {
         if !(f64::MIN_POSITIVE..=1.0).contains(&x) {
             return self.accept_slow(c, x, sp);
         }
-        let (k, m) = split(x);
+        let (e, m) = split(x);
+        let k = e.unsigned_abs() as usize;
         if k >= EXP_TABLE {
             return self.accept_slow(c, x, sp);
         }
@@ -182,20 +186,40 @@ impl FactorPowers {
         let pi_next = x.max(ERR_PREV_FLOOR * ERR_PREV_FLOOR).powf(0.5 * self.beta);
         (fac, pi_next)
     }
+
+    /// The factor for the retry after a rejected step with squared error norm `x` (> 1, or
+    /// not finite): `clamp(safety · x^(-α/2), fac_min, 1)`, and `fac_min` when `x` is not
+    /// finite.
+    #[inline]
+    pub(crate) fn reject(&self, c: &PiController, x: f64) -> f64 {
+        if !x.is_finite() {
+            return c.fac_min;
+        }
+        let (e, m) = split(x);
+        let f = if x >= 1.0 && (e as usize) < EXP_TABLE {
+            let s = (m - 1.0) / (m + 1.0);
+            let s2 = s * s;
+            let s4 = s2 * s2;
+            (c.safety * self.tr[e as usize]) * estrin(&self.ca, s, s2, s4, s4 * s4)
+        } else {
+            c.safety * x.powf(-0.5 * self.alpha)
+        };
+        f.clamp(c.fac_min, 1.0)
+    }
 }
 
-/// `x = 2^(-k) · m` with `k` a whole number and `m ∈ [√½, √2]`, for positive normal `x ≤ 1`
-/// (so `k ≥ 0`).
+/// `x = 2^e · m` with `e` a whole number and `m ∈ [√½, √2]`, for positive normal `x`
+/// (`e ≤ 0` for `x ≤ 1`, `e ≥ 0` for `x ≥ 1`).
 #[inline(always)]
-fn split(x: f64) -> (usize, f64) {
+fn split(x: f64) -> (i64, f64) {
     let bits = x.to_bits();
-    let mut k = 1023 - ((bits >> 52) & 0x7ff) as i64;
+    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
     let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
     if m > std::f64::consts::SQRT_2 {
         m *= 0.5;
-        k -= 1;
+        e += 1;
     }
-    (k as usize, m)
+    (e, m)
 }
 
 /// The coefficients of `m^p = Σ c_k s^k`, `s = (m - 1)/(m + 1)`: from `E' = g' E` for
@@ -381,6 +405,16 @@ mod tests {
                         let public = c.accept_factor(err, prev.max(1e-4), q);
                         assert!((public - want).abs() <= 1e-15 * want);
                     }
+                    // Rejections: the reciprocal norms, all above 1.
+                    if x > 0.0 && x < 1.0 {
+                        let y = 1.0 / x;
+                        let want = (c.safety * y.sqrt().powf(-alpha)).min(1.0);
+                        let got = pows.reject(&c, y);
+                        assert!(
+                            (got - want).abs() <= 5e-14 * want,
+                            "reject x = {y:e}, q {q}, β {beta}: {got:e} vs {want:e}"
+                        );
+                    }
                 }
             }
         }
@@ -414,6 +448,20 @@ mod tests {
             for err in squared_norms().filter(|x| *x < 1.0).map(|x| 1.0 / x) {
                 let want = (c.safety * err.powf(-alpha)).clamp(c.fac_min, 1.0);
                 assert_eq!(c.reject_factor(err, q), want);
+            }
+            for x in squared_norms()
+                .filter(|x| *x < 1.0 && *x > 0.0)
+                .map(|x| 1.0 / x)
+            {
+                let want = (c.safety * x.sqrt().powf(-alpha)).clamp(c.fac_min, 1.0);
+                let got = pows.reject(&c, x);
+                assert!(
+                    (got - want).abs() <= 5e-14 * want,
+                    "x = {x:e}: {got} vs {want}"
+                );
+            }
+            for x in [f64::NAN, f64::INFINITY] {
+                assert_eq!(pows.reject(&c, x), c.fac_min);
             }
             assert_eq!(c.reject_factor(f64::NAN, q), c.fac_min);
             assert_eq!(c.reject_factor(f64::INFINITY, q), c.fac_min);

@@ -702,7 +702,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
                 if err_sq.is_nan() || err_sq > 1.0 {
                     run.stats.rejected += 1;
                     last_rejected = true;
-                    h *= controller.reject_factor(err_sq.sqrt(), q);
+                    h *= pows.reject(&controller, err_sq);
                     continue;
                 }
                 let (mut fac, pi_next) = pows.accept(&controller, err_sq, pi_prev);
