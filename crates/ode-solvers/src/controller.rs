@@ -142,7 +142,12 @@ impl FactorPowers {
 
     /// The PI term `err_prev^β` for a given previous error (at the start of a solve).
     pub(crate) fn pi_term(&self, err_prev: f64) -> f64 {
-        err_prev.max(ERR_PREV_FLOOR).powf(self.beta)
+        // A cold start's `err_prev` is the floor: no `powf` then.
+        if err_prev <= ERR_PREV_FLOOR {
+            self.pi_floor
+        } else {
+            err_prev.powf(self.beta)
+        }
     }
 
     /// The factor after an accepted step with squared error norm `x = err² ∈ [0, 1]`, given
