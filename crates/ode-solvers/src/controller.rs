@@ -83,8 +83,9 @@ impl PiController {
 pub(crate) const ERR_PREV_FLOOR: f64 = 1e-4;
 
 /// Terms of the mantissa series: `|s| ≤ 0.1716` and the coefficients are below `|p|` in
-/// magnitude for `|p| ≤ ½`: relative error below 3e-14 for `|p| ≤ ¼` (tested against
-/// `powf`), far below anything that moves a step sequence.
+/// magnitude for `|p| ≤ ½`: relative error below 3e-14 for `|p| ≤ ¼` (every estimator of
+/// order 1 or more) and 2e-13 for `|p| ≤ ½` (tested against `powf`), far below anything that
+/// moves a step sequence.
 const POW_TERMS: usize = 16;
 
 /// Entries of the exponent tables: squared error norms down to `2^-63` (errors down to about
@@ -351,7 +352,10 @@ mod tests {
     fn series_match_the_library() {
         // Exponents from the most negative the tables meet (-α/2 with q = 1, β = 0) to the
         // largest (β/2 → ¼, or -α/2 with q = 7, β → ½).
-        for p in [-0.25, -0.1, -0.085, 0.0, 0.02, 0.0625, 0.125, 0.2, 0.25] {
+        // (±½ only for an estimator of order 0, which no method here has: a looser bound.)
+        for p in [
+            -0.5, -0.25, -0.1, -0.085, 0.0, 0.02, 0.0625, 0.125, 0.2, 0.25, 0.5,
+        ] {
             let c = series(p);
             let mut worst: f64 = 0.0;
             for k in 0..=20_000 {
@@ -363,7 +367,8 @@ mod tests {
                 let want = m.powf(p);
                 worst = worst.max((estrin(&c, s, s2, s4, s8) - want).abs() / want);
             }
-            assert!(worst <= 3e-14, "p = {p}: relative error {worst:e}");
+            let bound = if p.abs() <= 0.25 { 3e-14 } else { 2e-13 };
+            assert!(worst <= bound, "p = {p}: relative error {worst:e}");
         }
     }
 
