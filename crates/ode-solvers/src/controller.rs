@@ -1,5 +1,8 @@
 //! Step-size control: the PI controller and Hairer's initial-step heuristic.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use crate::{ErrorScale, OdeSystem, Real};
 
 /// A proportional–integral step-size controller (Gustafsson; in the form of Hairer's DOPRI5).
@@ -54,8 +57,8 @@ impl PiController {
     /// Factor for the next step after an accepted step with error `err` (≤ 1), given the
     /// previous accepted step's error `err_prev` and the estimator order `q`:
     /// `clamp(safety · err^(-α) · err_prev^β, fac_min, fac_max)` (`fac_max` for `err = 0`).
-    /// The integrator computes the same factor from precomputed tables (see
-    /// [`FactorPowers`]); this form is for drivers of one's own.
+    /// The integrator computes the same factor from precomputed tables (within 5e-14); this
+    /// form is for drivers of one's own.
     pub fn accept_factor(&self, err: f64, err_prev: f64, q: u32) -> f64 {
         if err == 0.0 {
             return self.fac_max;
@@ -134,6 +137,29 @@ impl FactorPowers {
             tr: exp_table(-a),
             pi_floor: ERR_PREV_FLOOR.powf(beta),
         }
+    }
+
+    /// The tables for `alpha` and `beta` from this thread's cache of the last few built
+    /// (building them takes about a microsecond, as long as a whole small solve, and an
+    /// integrator made for one solve would pay it every time).
+    pub(crate) fn cached(alpha: f64, beta: f64) -> Arc<Self> {
+        /// Tables kept per thread.
+        const KEPT: usize = 8;
+        thread_local! {
+            static CACHE: RefCell<Vec<Arc<FactorPowers>>> = const { RefCell::new(Vec::new()) };
+        }
+        CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(p) = cache.iter().find(|p| p.is_for(alpha, beta)) {
+                return Arc::clone(p);
+            }
+            let p = Arc::new(FactorPowers::new(alpha, beta));
+            if cache.len() == KEPT {
+                cache.remove(0);
+            }
+            cache.push(Arc::clone(&p));
+            p
+        })
     }
 
     /// Whether these are the tables for `alpha` and `beta`.
@@ -370,6 +396,23 @@ mod tests {
             let bound = if p.abs() <= 0.25 { 3e-14 } else { 2e-13 };
             assert!(worst <= bound, "p = {p}: relative error {worst:e}");
         }
+    }
+
+    #[test]
+    fn the_cache_hands_out_the_tables_asked_for() {
+        let a = FactorPowers::cached(0.17, 0.04);
+        let b = FactorPowers::cached(0.0625, 0.0);
+        assert!(a.is_for(0.17, 0.04) && b.is_for(0.0625, 0.0));
+        assert!(Arc::ptr_eq(&a, &FactorPowers::cached(0.17, 0.04)));
+        // More controllers than the cache keeps: each still gets its own tables.
+        for i in 0..20 {
+            let alpha = 0.1 + i as f64 * 0.01;
+            let p = FactorPowers::cached(alpha, 0.02);
+            assert!(p.is_for(alpha, 0.02));
+            let want = (1.5 * alpha).exp2();
+            assert!((p.ta[3] - want).abs() <= 1e-15 * want);
+        }
+        assert!(FactorPowers::cached(0.17, 0.04).is_for(0.17, 0.04));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The driver: the adaptive (or fixed-step) loop around any [`Stepper`], with output at
 //! requested times, stop times, events, statistics and typed errors.
 
+use std::sync::Arc;
+
 use crate::controller::{FactorPowers, ERR_PREV_FLOOR};
 use crate::event::locate;
 use crate::solution::DenseSolution;
@@ -74,7 +76,7 @@ pub struct Integrator<T: Real, M: Stepper<T>> {
     warm: Option<Ended>,
     /// The controller's powers of the squared error norm, kept from solve to solve while its
     /// `α` and `β` are the same.
-    pows: Option<Box<FactorPowers>>,
+    pows: Option<Arc<FactorPowers>>,
 }
 
 /// The end of a completed adaptive solve: its final time and direction, the next step-size
@@ -600,7 +602,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
         let (alpha, beta) = (controller.alpha(q), controller.beta);
         let pows = match self.pows.take() {
             Some(p) if p.is_for(alpha, beta) => p,
-            _ => Box::new(FactorPowers::new(alpha, beta)),
+            _ => FactorPowers::cached(alpha, beta),
         };
         // The PI term `err_prev^β`, handed from step to step.
         let mut pi_prev = pows.pi_term(err_prev);
