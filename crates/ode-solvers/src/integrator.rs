@@ -597,7 +597,7 @@ impl<T: Real, M: Stepper<T>> Integrator<T, M> {
 
         let (warm_h, mut err_prev) = match start {
             Start::Warm { h, err_prev, .. } if adaptive => (Some(h), err_prev),
-            _ => (None, 1e-4),
+            _ => (None, ERR_PREV_FLOOR),
         };
         let (alpha, beta) = (controller.alpha(q), controller.beta);
         let pows = match self.pows.take() {
