@@ -91,6 +91,15 @@ pub(crate) const ERR_PREV_FLOOR: f64 = 1e-4;
 /// moves a step sequence.
 const POW_TERMS: usize = 16;
 
+/// Mantissa buckets of the accepted-step factor: the top `MANT_BITS` bits of the mantissa
+/// pick `m_j`, and `m / m_j = 1 + r` with `|r| < 2^-6`.
+const MANT_BITS: u32 = 5;
+const MANT: usize = 1 << MANT_BITS;
+
+/// Terms of the binomial series of `(1 + r)^p` for `|r| < 2^-6`: the first left out,
+/// `C(p, 9) r^9`, is below 1e-17 for `|p| ≤ ½`.
+const MANT_TERMS: usize = 9;
+
 /// Entries of the exponent tables: squared error norms down to `2^-63` (errors down to about
 /// `2^-32`); smaller ones take `powf`.
 const EXP_TABLE: usize = 64;
@@ -102,18 +111,27 @@ const EXP_TABLE: usize = 64;
 /// - `x^(-α/2)` (the factor: `err^(-α)`), and
 /// - `max(x, 1e-8)^(β/2)` (the next step's PI term: `err_prev^β` with `err_prev = max(err, 1e-4)`).
 ///
-/// With `x = 2^e · m`, `e` integral and `m ∈ [√½, √2]` (exact: only the exponent field
-/// moves), `x^p = 2^(p e) · m^p`: `2^(p e)` is read from a table indexed by `-e`, and `m^p`
-/// is a power series in `s = (m - 1)/(m + 1)` (`m = (1 + s)/(1 - s)`, so
-/// `m^p = exp(2p atanh s) = Σ c_k s^k`), whose division and powers of `s` both exponents
-/// share. The integrator keeps one from solve to solve while `α` and `β` stay the same.
+/// With `x = 2^e · m`, `e` integral and `m ∈ [1, 2)` (exact: only the exponent field
+/// moves), `x^p = 2^(p e) · m^p`: `2^(p e)` is read from a table indexed by `-e`; the top
+/// bits of `m` pick a bucket centre `m_j`, whose `m_j^p` and `1/m_j` are tabled too, and
+/// `(m/m_j)^p = (1 + r)^p` is a binomial series of degree 8 in `r = m · (1/m_j) - 1`
+/// (`|r| < 2^-6`), whose powers both exponents share. Nothing on the way from the error norm
+/// to the next step's size divides. (Rejected steps, rare, use a series in
+/// `s = (m - 1)/(m + 1)` with `m ∈ [√½, √2]`, `m^p = exp(2p atanh s) = Σ c_k s^k`.) The
+/// integrator keeps one from solve to solve while `α` and `β` stay the same.
 #[derive(Clone, Debug)]
 pub(crate) struct FactorPowers {
     alpha: f64,
     beta: f64,
-    /// Series of `m^(-α/2)` and `m^(β/2)`.
+    /// Series of `m^(-α/2)` in `s` (rejected steps).
     ca: [f64; POW_TERMS],
-    cb: [f64; POW_TERMS],
+    /// For accepted steps: `1 / m_j`, `m_j^(-α/2)` and `m_j^(β/2)` per mantissa bucket, and
+    /// the binomial series of `(1 + r)^(-α/2)` and `(1 + r)^(β/2)`.
+    inv_m: [f64; MANT],
+    pa: [f64; MANT],
+    pb: [f64; MANT],
+    ba: [f64; MANT_TERMS],
+    bb: [f64; MANT_TERMS],
     /// `2^(α/2 · k)` and `2^(-β/2 · k)` for `k = -e` (accepted steps: `x ≤ 1`, `e ≤ 0`).
     ta: [f64; EXP_TABLE],
     tb: [f64; EXP_TABLE],
@@ -131,7 +149,11 @@ impl FactorPowers {
             alpha,
             beta,
             ca: series(-a),
-            cb: series(b),
+            inv_m: std::array::from_fn(|j| 1.0 / bucket(j)),
+            pa: std::array::from_fn(|j| bucket(j).powf(-a)),
+            pb: std::array::from_fn(|j| bucket(j).powf(b)),
+            ba: binomial(-a),
+            bb: binomial(b),
             ta: exp_table(a),
             tb: exp_table(-b),
             tr: exp_table(-a),
@@ -140,8 +162,8 @@ impl FactorPowers {
     }
 
     /// The tables for `alpha` and `beta` from this thread's cache of the last few built
-    /// (building them takes about a microsecond, as long as a whole small solve, and an
-    /// integrator made for one solve would pay it every time).
+    /// (building them takes about 2 µs, as long as a whole small solve, and an integrator
+    /// made for one solve would pay it every time).
     pub(crate) fn cached(alpha: f64, beta: f64) -> Arc<Self> {
         /// Tables kept per thread.
         const KEPT: usize = 8;
@@ -186,20 +208,23 @@ impl FactorPowers {
         if !(f64::MIN_POSITIVE..=1.0).contains(&x) {
             return self.accept_slow(c, x, sp);
         }
-        let (e, m) = split(x);
-        let k = e.unsigned_abs() as usize;
+        // x = 2^(-k) · m, m ∈ [1, 2), and m = m_j (1 + r): no division on the way from the
+        // error norm to the next step's size.
+        let bits = x.to_bits();
+        let k = (1023 - (bits >> 52) as i64) as usize;
         if k >= EXP_TABLE {
             return self.accept_slow(c, x, sp);
         }
-        let s = (m - 1.0) / (m + 1.0);
-        let s2 = s * s;
-        let s4 = s2 * s2;
-        let s8 = s4 * s4;
-        let fac = (sp * self.ta[k]) * estrin(&self.ca, s, s2, s4, s8);
+        let j = ((bits >> (52 - MANT_BITS)) as usize) & (MANT - 1);
+        let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+        let r = m * self.inv_m[j] - 1.0;
+        let r2 = r * r;
+        let r4 = r2 * r2;
+        let fac = (sp * (self.ta[k] * self.pa[j])) * estrin9(&self.ba, r, r2, r4);
         let pi_next = if self.beta == 0.0 {
             1.0
         } else if x >= ERR_PREV_FLOOR * ERR_PREV_FLOOR {
-            self.tb[k] * estrin(&self.cb, s, s2, s4, s8)
+            (self.tb[k] * self.pb[j]) * estrin9(&self.bb, r, r2, r4)
         } else {
             self.pi_floor
         };
@@ -264,6 +289,32 @@ fn series(p: f64) -> [f64; POW_TERMS] {
         c[k] = 2.0 * p * acc / k as f64;
     }
     c
+}
+
+/// The centre `1 + (j + ½)/MANT` of mantissa bucket `j`.
+fn bucket(j: usize) -> f64 {
+    1.0 + (j as f64 + 0.5) / MANT as f64
+}
+
+/// The binomial coefficients `C(p, k)` of `(1 + r)^p = Σ C(p, k) r^k`.
+fn binomial(p: f64) -> [f64; MANT_TERMS] {
+    let mut c = [1.0; MANT_TERMS];
+    for k in 1..MANT_TERMS {
+        c[k] = c[k - 1] * (p - (k - 1) as f64) / k as f64;
+    }
+    c
+}
+
+/// `Σ c_k r^k` (degree 8) in Estrin's scheme: three levels after the products by `r`.
+#[inline(always)]
+fn estrin9(c: &[f64; MANT_TERMS], r: f64, r2: f64, r4: f64) -> f64 {
+    let p01 = c[0] + r * c[1];
+    let p23 = c[2] + r * c[3];
+    let p45 = c[4] + r * c[5];
+    let p67 = c[6] + r * c[7];
+    let q0 = p01 + r2 * p23;
+    let q1 = p45 + r2 * p67;
+    (q0 + r4 * q1) + (r4 * r4) * c[8]
 }
 
 /// `2^(p k)` for `k = 0 … EXP_TABLE-1`, each the product of at most six of the powers
