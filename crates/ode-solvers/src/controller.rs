@@ -85,13 +85,7 @@ impl PiController {
 /// The smallest error a step hands on to the next step's PI term (Hairer's `1e-4`).
 pub(crate) const ERR_PREV_FLOOR: f64 = 1e-4;
 
-/// Terms of the mantissa series: `|s| ≤ 0.1716` and the coefficients are below `|p|` in
-/// magnitude for `|p| ≤ ½`: relative error below 3e-14 for `|p| ≤ ¼` (every estimator of
-/// order 1 or more) and 2e-13 for `|p| ≤ ½` (tested against `powf`), far below anything that
-/// moves a step sequence.
-const POW_TERMS: usize = 16;
-
-/// Mantissa buckets of the accepted-step factor: the top `MANT_BITS` bits of the mantissa
+/// Mantissa buckets of the factors: the top `MANT_BITS` bits of the mantissa
 /// pick `m_j`, and `m / m_j = 1 + r` with `|r| < 2^-6`.
 const MANT_BITS: u32 = 5;
 const MANT: usize = 1 << MANT_BITS;
@@ -116,16 +110,13 @@ const EXP_TABLE: usize = 64;
 /// bits of `m` pick a bucket centre `m_j`, whose `m_j^p` and `1/m_j` are tabled too, and
 /// `(m/m_j)^p = (1 + r)^p` is a binomial series of degree 8 in `r = m · (1/m_j) - 1`
 /// (`|r| < 2^-6`), whose powers both exponents share. Nothing on the way from the error norm
-/// to the next step's size divides. (Rejected steps, rare, use a series in
-/// `s = (m - 1)/(m + 1)` with `m ∈ [√½, √2]`, `m^p = exp(2p atanh s) = Σ c_k s^k`.) The
-/// integrator keeps one from solve to solve while `α` and `β` stay the same.
+/// to the next step's size divides. Rejected steps (`x > 1`) take `x^(-α/2)` the same way.
+/// The integrator keeps one from solve to solve while `α` and `β` stay the same.
 #[derive(Clone, Debug)]
 pub(crate) struct FactorPowers {
     alpha: f64,
     beta: f64,
-    /// Series of `m^(-α/2)` in `s` (rejected steps).
-    ca: [f64; POW_TERMS],
-    /// For accepted steps: `1 / m_j`, `m_j^(-α/2)` and `m_j^(β/2)` per mantissa bucket, and
+    /// `1 / m_j`, `m_j^(-α/2)` and `m_j^(β/2)` per mantissa bucket, and
     /// the binomial series of `(1 + r)^(-α/2)` and `(1 + r)^(β/2)`.
     inv_m: [f64; MANT],
     pa: [f64; MANT],
@@ -148,7 +139,6 @@ impl FactorPowers {
         FactorPowers {
             alpha,
             beta,
-            ca: series(-a),
             inv_m: std::array::from_fn(|j| 1.0 / bucket(j)),
             pa: std::array::from_fn(|j| bucket(j).powf(-a)),
             pb: std::array::from_fn(|j| bucket(j).powf(b)),
@@ -252,43 +242,20 @@ impl FactorPowers {
         if !x.is_finite() {
             return c.fac_min;
         }
-        let (e, m) = split(x);
-        let f = if x >= 1.0 && (e as usize) < EXP_TABLE {
-            let s = (m - 1.0) / (m + 1.0);
-            let s2 = s * s;
-            let s4 = s2 * s2;
-            (c.safety * self.tr[e as usize]) * estrin(&self.ca, s, s2, s4, s4 * s4)
+        // x = 2^e · m, m ∈ [1, 2), as for an accepted step.
+        let bits = x.to_bits();
+        let e = ((bits >> 52) as i64 - 1023) as usize;
+        let f = if x >= 1.0 && e < EXP_TABLE {
+            let j = ((bits >> (52 - MANT_BITS)) as usize) & (MANT - 1);
+            let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+            let r = m * self.inv_m[j] - 1.0;
+            let r2 = r * r;
+            (c.safety * (self.tr[e] * self.pa[j])) * estrin9(&self.ba, r, r2, r2 * r2)
         } else {
             c.safety * x.powf(-0.5 * self.alpha)
         };
         f.clamp(c.fac_min, 1.0)
     }
-}
-
-/// `x = 2^e · m` with `e` a whole number and `m ∈ [√½, √2]`, for positive normal `x`
-/// (`e ≤ 0` for `x ≤ 1`, `e ≥ 0` for `x ≥ 1`).
-#[inline(always)]
-fn split(x: f64) -> (i64, f64) {
-    let bits = x.to_bits();
-    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
-    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-    if m > std::f64::consts::SQRT_2 {
-        m *= 0.5;
-        e += 1;
-    }
-    (e, m)
-}
-
-/// The coefficients of `m^p = Σ c_k s^k`, `s = (m - 1)/(m + 1)`: from `E' = g' E` for
-/// `E = exp(g)`, `g = 2p atanh s`: `k c_k = 2p Σ_{j odd ≤ k} c_{k-j}`, `c_0 = 1`.
-fn series(p: f64) -> [f64; POW_TERMS] {
-    let mut c = [0.0; POW_TERMS];
-    c[0] = 1.0;
-    for k in 1..POW_TERMS {
-        let acc: f64 = (1..=k).step_by(2).map(|j| c[k - j]).sum();
-        c[k] = 2.0 * p * acc / k as f64;
-    }
-    c
 }
 
 /// The centre `1 + (j + ½)/MANT` of mantissa bucket `j`.
@@ -326,17 +293,6 @@ fn exp_table(p: f64) -> [f64; EXP_TABLE] {
         t[k] = t[k & (k - 1)] * base[k.trailing_zeros() as usize];
     }
     t
-}
-
-/// `Σ c_k s^k` in Estrin's scheme (pairs of terms, then pairs of pairs: four levels after the
-/// powers of `s`).
-#[inline(always)]
-fn estrin(c: &[f64; POW_TERMS], s: f64, s2: f64, s4: f64, s8: f64) -> f64 {
-    let p: [f64; 8] = std::array::from_fn(|i| c[2 * i] + s * c[2 * i + 1]);
-    let q: [f64; 4] = std::array::from_fn(|i| p[2 * i] + s2 * p[2 * i + 1]);
-    let r0 = q[0] + s4 * q[1];
-    let r1 = q[2] + s4 * q[3];
-    r0 + s8 * r1
 }
 
 /// Hairer's initial step size (Hairer, Nørsett, Wanner I, §II.4, and `hinit` in DOPRI5).
@@ -426,26 +382,27 @@ mod tests {
     }
 
     #[test]
-    fn series_match_the_library() {
+    fn mantissa_buckets_match_the_library() {
         // Exponents from the most negative the tables meet (-α/2 with q = 1, β = 0) to the
-        // largest (β/2 → ¼, or -α/2 with q = 7, β → ½).
-        // (±½ only for an estimator of order 0, which no method here has: a looser bound.)
+        // largest (β/2 → ¼, or -α/2 with q = 7, β → ½), and ±½ (an estimator of order 0).
         for p in [
             -0.5, -0.25, -0.1, -0.085, 0.0, 0.02, 0.0625, 0.125, 0.2, 0.25, 0.5,
         ] {
-            let c = series(p);
+            let c = binomial(p);
             let mut worst: f64 = 0.0;
-            for k in 0..=20_000 {
-                let m = std::f64::consts::FRAC_1_SQRT_2
-                    + k as f64 * (std::f64::consts::SQRT_2 - std::f64::consts::FRAC_1_SQRT_2)
-                        / 20_000.0;
-                let s = (m - 1.0) / (m + 1.0);
-                let (s2, s4, s8) = (s * s, s.powi(4), s.powi(8));
+            for k in 0..=40_000 {
+                let m = 1.0 + k as f64 / 40_000.0 * (1.0 - f64::EPSILON);
+                let j = ((m.to_bits() >> (52 - MANT_BITS)) as usize) & (MANT - 1);
+                assert!(
+                    (bucket(j) - m).abs() <= 0.5 / MANT as f64,
+                    "m = {m}: bucket {j}"
+                );
+                let r = m * (1.0 / bucket(j)) - 1.0;
+                let got = bucket(j).powf(p) * estrin9(&c, r, r * r, r.powi(4));
                 let want = m.powf(p);
-                worst = worst.max((estrin(&c, s, s2, s4, s8) - want).abs() / want);
+                worst = worst.max((got - want).abs() / want);
             }
-            let bound = if p.abs() <= 0.25 { 3e-14 } else { 2e-13 };
-            assert!(worst <= bound, "p = {p}: relative error {worst:e}");
+            assert!(worst <= 1e-15, "p = {p}: relative error {worst:e}");
         }
     }
 
