@@ -205,9 +205,7 @@ impl FactorPowers {
         if k >= EXP_TABLE {
             return self.accept_slow(c, x, sp);
         }
-        let j = ((bits >> (52 - MANT_BITS)) as usize) & (MANT - 1);
-        let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-        let r = m * self.inv_m[j] - 1.0;
+        let (j, r) = self.bucket_of(bits);
         let r2 = r * r;
         let r4 = r2 * r2;
         let fac = (sp * (self.ta[k] * self.pa[j])) * estrin9(&self.ba, r, r2, r4);
@@ -219,6 +217,15 @@ impl FactorPowers {
             self.pi_floor
         };
         (fac.clamp(c.fac_min, c.fac_max), pi_next)
+    }
+
+    /// The mantissa bucket `j` of the positive normal number with bits `bits`, and `r` with
+    /// `m = m_j (1 + r)` (`m ∈ [1, 2)` its mantissa).
+    #[inline(always)]
+    fn bucket_of(&self, bits: u64) -> (usize, f64) {
+        let j = ((bits >> (52 - MANT_BITS)) as usize) & (MANT - 1);
+        let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+        (j, m * self.inv_m[j] - 1.0)
     }
 
     /// [`FactorPowers::accept`] outside the tables (zero, subnormal or tiny norms).
@@ -246,9 +253,7 @@ impl FactorPowers {
         let bits = x.to_bits();
         let e = ((bits >> 52) as i64 - 1023) as usize;
         let f = if x >= 1.0 && e < EXP_TABLE {
-            let j = ((bits >> (52 - MANT_BITS)) as usize) & (MANT - 1);
-            let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-            let r = m * self.inv_m[j] - 1.0;
+            let (j, r) = self.bucket_of(bits);
             let r2 = r * r;
             (c.safety * (self.tr[e] * self.pa[j])) * estrin9(&self.ba, r, r2, r2 * r2)
         } else {
